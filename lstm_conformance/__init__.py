@@ -1,0 +1,15 @@
+"""The LSTM conformance harness: the judge.
+
+Submodules (imported on demand, so that the scalar reference stays free of NumPy):
+  paths         where spec/ and golden/ live
+  expressions   the spec's expression language (ast-based, whitelisted)
+  spec_loader   load and validate spec/lstm.yaml
+  reference     the scalar, loop-based reference that executes the spec
+  cases         the golden case list and its seeded input generator
+  golden        golden case files, manifest, regeneration and --check
+  adapters      the adapter protocol and the built-in adapters
+  runner        run an implementation over the golden cases
+  compare       errors, ULP distances and range checks
+  report        the conformance tables and the JSON report
+"""
+__version__ = "0.1.0"

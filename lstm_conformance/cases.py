@@ -1,0 +1,188 @@
+"""The golden case list (golden/case_list.yaml) and its seeded input generator."""
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from . import paths
+from .spec_loader import Spec
+
+CASE_LIST_SCHEMA = "lstm-case-list/1"
+ROLE_ALIASES = {"input_weight": "W", "recurrent_weight": "U", "bias": "b"}
+DISTRIBUTIONS = ("uniform", "magnitude")
+EXACT_IN = {"float64": np.float64, "float32": np.float32}
+
+# flag -> (what it promises, a check on the generated case); see check_flags.
+FLAG_TEXT = {
+    "general": "a general case",
+    "edge_size": "I = 1 or H = 1",
+    "long_sequence": "T >= 64",
+    "full_precision_inputs": "some input or parameter is not exactly representable in float32",
+    "saturating_50": "pre-activations beyond +50 and below -50",
+    "saturating_800": "pre-activations beyond +800 and below -800",
+    "large_cell": "|c| reaches 5 or more",
+}
+
+
+class CaseListError(ValueError):
+    """A malformed case list entry: names the file, the case and the key."""
+
+
+@dataclass
+class CaseDef:
+    """One entry of the case list."""
+
+    id: str
+    comment: str
+    flags: list[str]
+    dims: dict[str, int]
+    seed: int
+    exact_in: str
+    arrays: dict[str, dict] = field(default_factory=dict)
+    variant: dict = field(default_factory=dict)
+
+
+def case_list_file() -> Path:
+    return paths.golden_dir() / "case_list.yaml"
+
+
+def load_case_list(path: str | Path | None = None, spec: Spec | None = None) -> list[CaseDef]:
+    """Parse and check the case list."""
+    path = Path(path) if path is not None else case_list_file()
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise CaseListError(f"{path}: cannot load the case list: {exc}") from None
+    if not isinstance(data, dict) or data.get("schema") != CASE_LIST_SCHEMA:
+        raise CaseListError(f"{path}: schema should be {CASE_LIST_SCHEMA!r}")
+    defaults = data.get("defaults") or {}
+    seen: set[str] = set()
+    out = []
+    for k, entry in enumerate(data.get("cases") or []):
+        where = f"{path}: cases[{k}]"
+        if not isinstance(entry, dict):
+            raise CaseListError(f"{where}: should be a mapping")
+        unknown = set(entry) - {"id", "comment", "flags", "dims", "seed", "exact_in", "arrays", "variant"}
+        if unknown:
+            raise CaseListError(f"{where}: unknown keys {sorted(unknown)}")
+        for key in ("id", "comment", "flags", "dims", "seed"):
+            if key not in entry:
+                raise CaseListError(f"{where}: missing key {key!r}")
+        case = CaseDef(id=str(entry["id"]), comment=str(entry["comment"]), flags=list(entry["flags"]),
+                       dims=dict(entry["dims"]), seed=entry["seed"],
+                       exact_in=entry.get("exact_in", defaults.get("exact_in", "float64")),
+                       arrays=dict(entry.get("arrays") or {}), variant=dict(entry.get("variant") or {}))
+        where = f"{path}: case {case.id}"
+        if case.id in seen:
+            raise CaseListError(f"{where}: duplicate id")
+        seen.add(case.id)
+        if not isinstance(case.seed, int) or isinstance(case.seed, bool) or case.seed < 0:
+            raise CaseListError(f"{where}: seed={case.seed!r}, but should be a non-negative integer")
+        if case.exact_in not in EXACT_IN:
+            raise CaseListError(f"{where}: exact_in={case.exact_in!r}, but should be one of {sorted(EXACT_IN)}")
+        for flag in case.flags:
+            if flag not in FLAG_TEXT:
+                raise CaseListError(f"{where}: unknown flag {flag!r}; known are {sorted(FLAG_TEXT)}")
+        if spec is not None:
+            if set(case.dims) != set(spec.dimensions):
+                raise CaseListError(f"{where}: dims has {sorted(case.dims)}, but should have {sorted(spec.dimensions)}")
+            for name, size in case.dims.items():
+                low = spec.data["dimensions"][name].get("min", 0)
+                if not isinstance(size, int) or size < low:
+                    raise CaseListError(f"{where}: dims.{name}={size!r}, but should be an integer >= {low}")
+        arrays = {**{k: v for k, v in defaults.items() if k != "exact_in"}, **case.arrays}
+        for name, dist in arrays.items():
+            _check_dist(dist, f"{where}: arrays.{name}")
+        case.arrays = arrays
+        out.append(case)
+    if not out:
+        raise CaseListError(f"{path}: no cases")
+    return out
+
+
+def _check_dist(dist: Any, where: str) -> None:
+    if not (isinstance(dist, dict) and len(dist) == 1 and next(iter(dist)) in DISTRIBUTIONS):
+        raise CaseListError(f"{where}={dist!r}, but should be one of {{uniform: [lo, hi]}}, {{magnitude: [lo, hi]}}")
+    lo_hi = next(iter(dist.values()))
+    if not (isinstance(lo_hi, list) and len(lo_hi) == 2 and all(isinstance(v, float) for v in lo_hi) and lo_hi[0] <= lo_hi[1]):
+        raise CaseListError(f"{where}: bounds {lo_hi!r}, but should be two floats lo <= hi (write 1.0, not 1)")
+
+
+def _distribution(case: CaseDef, spec: Spec, name: str) -> dict:
+    if name in case.arrays:
+        return case.arrays[name]
+    role = spec.data["parameters"].get(name, {}).get("role")
+    alias = ROLE_ALIASES.get(role)
+    if alias in case.arrays:
+        return case.arrays[alias]
+    raise CaseListError(f"case {case.id}: no distribution for array {name!r} (nor its role alias {alias!r})")
+
+
+def draw_array(case: CaseDef, spec: Spec, name: str, shape: tuple[int, ...]) -> np.ndarray:
+    """Draw one array. Each array has its own stream, seeded by (case seed, name)."""
+    rng = np.random.default_rng([case.seed, zlib.crc32(name.encode())])
+    (kind, (lo, hi)), = _distribution(case, spec, name).items()
+    values = rng.uniform(lo, hi, size=shape)  # float64
+    if kind == "magnitude":
+        values = values * rng.choice([-1.0, 1.0], size=shape)
+    # round to the grid of exact_in, so that a run at that dtype sees the same numbers
+    return values.astype(EXACT_IN[case.exact_in]).astype(np.float64)
+
+
+def generate(case: CaseDef, spec: Spec) -> tuple[dict[str, list], dict[str, list]]:
+    """(inputs, params) as nested lists of float, in spec order."""
+    inputs = {n: draw_array(case, spec, n, spec.shape_of("inputs", n, case.dims)).tolist() for n in spec.input_names}
+    params = {n: draw_array(case, spec, n, spec.shape_of("parameters", n, case.dims)).tolist() for n in spec.parameter_names}
+    return inputs, params
+
+
+def check_case(case: CaseDef, spec: Spec, inputs: dict, params: dict, trace: list[dict]) -> list[str]:
+    """What is wrong with a generated case: empty if it keeps its flags' promises
+    and the rules every case keeps (distinct per-gate weights, non-zero state, distinct rows)."""
+    problems = []
+    for role in ROLE_ALIASES:
+        arrays = {n: np.asarray(params[n]) for n, e in spec.data["parameters"].items() if e["role"] == role}
+        names = list(arrays)
+        for a in range(len(names)):
+            for b in range(a + 1, len(names)):
+                if np.array_equal(arrays[names[a]], arrays[names[b]]):
+                    problems.append(f"{names[a]} equals {names[b]}")
+        for n, arr in arrays.items():
+            if arr.size > 1 and np.all(arr == arr.flat[0]):
+                problems.append(f"{n} is constant")
+    for name, entry in spec.data["step"]["state"].items():
+        init = np.asarray(inputs[entry["init"]])
+        if not np.any(init != 0):
+            problems.append(f"{entry['init']} is all zero")
+    x = np.asarray(inputs["x"])  # (T, B, I)
+    if case.dims["B"] > 1 and any(np.array_equal(x[:, i], x[:, j]) for i in range(x.shape[1]) for j in range(i)):
+        problems.append("two batch rows of x are equal")
+    pre = np.array([v for step in trace for k, vals in step.items() if k.startswith("pre_") for v in vals])
+    cells = np.array([v for step in trace for v in step["c"]])
+    checks = {
+        "edge_size": case.dims["I"] == 1 or case.dims["H"] == 1,
+        "long_sequence": case.dims["T"] >= 64,
+        "full_precision_inputs": any(
+            np.any(np.asarray(v, dtype=np.float64).astype(np.float32).astype(np.float64) != np.asarray(v))
+            for v in list(inputs.values()) + list(params.values())),
+        "saturating_50": pre.max() > 50 and pre.min() < -50,
+        "saturating_800": pre.max() > 800 and pre.min() < -800,
+        "large_cell": np.abs(cells).max() >= 5,
+        "general": True,
+    }
+    for flag in case.flags:
+        if not checks[flag]:
+            problems.append(f"flag {flag} promises {FLAG_TEXT[flag]}, which the case does not keep")
+    return problems
+
+
+def case_stats(trace: list[dict]) -> dict[str, float]:
+    """Figures a reader of a golden file may want: the extremes the case reaches."""
+    pre = [v for step in trace for k, vals in step.items() if k.startswith("pre_") for v in vals]
+    cells = [v for step in trace for v in step["c"]]
+    return {"max_abs_preactivation": max(abs(v) for v in pre), "max_abs_c": max(abs(v) for v in cells)}

@@ -1,0 +1,280 @@
+"""Load, validate and query spec/lstm.yaml.
+
+Loading uses `yaml.safe_load` for the data; a second pass composes the YAML node
+tree (SafeLoader) only to find duplicate keys and to point errors at a line and
+column. Every error is a SpecError naming the file, line, column and key path.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import yaml
+
+from . import paths
+from .expressions import Expression, ExpressionError, parse_expression
+
+SCHEMA_FILE = "lstm.schema.json"
+BUILTIN_FUNCTIONS = frozenset({"exp", "abs"})
+_FLOATISH = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+$")
+
+
+class SpecError(ValueError):
+    """A spec that cannot be loaded: says where (file:line:column, key path) and what."""
+
+    def __init__(self, file: str | Path, keypath: Sequence[Any], message: str,
+                 line: int | None = None, column: int | None = None) -> None:
+        self.file, self.keypath, self.line, self.column = str(file), tuple(keypath), line, column
+        self.message = message
+        where = str(file) if line is None else f"{file}:{line}:{column}"
+        key = format_keypath(keypath)
+        super().__init__(f"{where}: {key}: {message}" if key else f"{where}: {message}")
+
+
+def format_keypath(keypath: Sequence[Any]) -> str:
+    out = ""
+    for key in keypath:
+        out += f"[{key}]" if isinstance(key, int) else (f".{key}" if out else str(key))
+    return out
+
+
+# ---------------------------------------------------------------- YAML nodes
+
+def _node_at(root: yaml.Node | None, keypath: Sequence[Any]) -> yaml.Node | None:
+    """The deepest node along `keypath` (for error positions)."""
+    node = root
+    for key in keypath:
+        if isinstance(node, yaml.MappingNode):
+            for knode, vnode in node.value:
+                if knode.value == str(key):
+                    node = vnode
+                    break
+            else:
+                return node
+        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
+            node = node.value[key]
+        else:
+            return node
+    return node
+
+
+def _duplicate_keys(node: yaml.Node, path: tuple = ()) -> Iterable[tuple[tuple, yaml.Node]]:
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for knode, vnode in node.value:
+            if knode.value in seen:
+                yield path + (knode.value,), knode
+            seen.add(knode.value)
+            yield from _duplicate_keys(vnode, path + (knode.value,))
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            yield from _duplicate_keys(item, path + (i,))
+
+
+# ---------------------------------------------------------------- the Spec
+
+@dataclass
+class Spec:
+    """A validated spec with its parsed expressions."""
+
+    path: Path
+    data: dict
+    sha256: str
+    equations: dict[str, Expression] = field(default_factory=dict)
+    activations: dict[str, Expression] = field(default_factory=dict)
+    invariant_checks: dict[str, Expression] = field(default_factory=dict)
+
+    @property
+    def version(self) -> str:
+        return self.data["version"]
+
+    @property
+    def dimensions(self) -> list[str]:
+        return list(self.data["dimensions"])
+
+    @property
+    def parameter_names(self) -> list[str]:
+        return list(self.data["parameters"])
+
+    @property
+    def input_names(self) -> list[str]:
+        return list(self.data["inputs"])
+
+    @property
+    def output_names(self) -> list[str]:
+        return list(self.data["outputs"])
+
+    @property
+    def dtypes(self) -> list[str]:
+        return list(self.data["tolerances"])
+
+    def tolerance(self, dtype: str) -> tuple[float, float]:
+        """(atol, rtol) for `dtype`."""
+        tols = self.data["tolerances"]
+        if dtype not in tols:
+            raise KeyError(f"the spec has no tolerance for dtype {dtype!r}; it has {sorted(tols)}")
+        return float(tols[dtype]["atol"]), float(tols[dtype]["rtol"])
+
+    def shape_of(self, kind: str, name: str, dims: dict[str, int]) -> tuple[int, ...]:
+        """Concrete shape of an input, parameter or output for the given dims."""
+        return tuple(eval_dim(d, dims) for d in self.data[kind][name]["shape"])
+
+    def invariants(self) -> list[dict]:
+        return list(self.data["invariants"])
+
+    def variant(self, name: str = "base") -> dict:
+        return self.data["variants"][name]
+
+
+def eval_dim(dim: str | int, dims: dict[str, int]) -> int:
+    """A shape entry: an int, a dimension name, or a sum like "H + I"."""
+    if isinstance(dim, int):
+        return dim
+    return sum(dims[part.strip()] for part in str(dim).split("+"))
+
+
+def load_spec(path: str | Path | None = None) -> Spec:
+    """Load and validate the spec (default: the project's spec/lstm.yaml)."""
+    path = Path(path) if path is not None else paths.spec_file()
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise SpecError(path, (), f"cannot read the spec: {exc.strerror or exc}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SpecError(path, (), f"not UTF-8 text: {exc}") from None
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        problem = getattr(exc, "problem", None) or str(exc)
+        if mark is not None:
+            raise SpecError(path, (), f"invalid YAML: {problem}", mark.line + 1, mark.column + 1) from None
+        raise SpecError(path, (), f"invalid YAML: {problem}") from None
+
+    def fail(keypath: Sequence[Any], message: str) -> SpecError:
+        node = _node_at(root, keypath)
+        if node is None:
+            return SpecError(path, keypath, message)
+        return SpecError(path, keypath, message, node.start_mark.line + 1, node.start_mark.column + 1)
+
+    if root is not None:
+        for keypath, knode in _duplicate_keys(root):
+            raise SpecError(path, keypath, "duplicate key (YAML would silently keep the last one)",
+                            knode.start_mark.line + 1, knode.start_mark.column + 1)
+    if not isinstance(data, dict):
+        raise fail((), f"the spec must be a mapping, got {type(data).__name__}")
+    _validate_schema(data, fail)
+    spec = Spec(path=path, data=data, sha256=hashlib.sha256(raw).hexdigest())
+    _check_semantics(spec, fail)
+    return spec
+
+
+def _validate_schema(data: dict, fail) -> None:
+    import jsonschema
+
+    schema = json.loads((paths.spec_dir() / SCHEMA_FILE).read_text(encoding="utf-8"))
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(data), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
+    if not errors:
+        return
+    err = errors[0]
+    # A "oneOf"/"anyOf" error hides the useful one in its context.
+    while err.context:
+        err = sorted(err.context, key=lambda e: -len(e.absolute_path))[0]
+    message = err.message
+    if err.validator == "type" and isinstance(err.instance, str) and _FLOATISH.match(err.instance.strip()):
+        message += (f" (YAML 1.1 reads {err.instance!r} as a string: write it with a dot,"
+                    f" e.g. {_with_dot(err.instance)})")
+    more = f" (and {len(errors) - 1} more schema error(s))" if len(errors) > 1 else ""
+    raise fail(list(err.absolute_path), f"{message}{more}")
+
+
+def _with_dot(text: str) -> str:
+    mant, _, exp = text.strip().lower().partition("e")
+    if "." not in mant:
+        mant += ".0"
+    return f"{mant}e{exp}"
+
+
+def _parse(text: str, keypath: Sequence[Any], fail, allow_compare: bool = False) -> Expression:
+    try:
+        return parse_expression(text, allow_compare=allow_compare)
+    except ExpressionError as exc:
+        raise fail(keypath, str(exc)) from None
+
+
+def _check_semantics(spec: Spec, fail) -> None:
+    """Cross-references the schema cannot express."""
+    d = spec.data
+    dims = set(d["dimensions"])
+    for kind in ("inputs", "parameters", "outputs"):
+        for name, entry in d[kind].items():
+            for i, dim in enumerate(entry["shape"]):
+                parts = [dim] if isinstance(dim, int) else [p.strip() for p in str(dim).split("+")]
+                for part in parts:
+                    if not isinstance(part, int) and part not in dims:
+                        raise fail((kind, name, "shape", i),
+                                   f"unknown dimension {part!r}; the spec defines {sorted(dims)}")
+    activation_names = set(d["activations"])
+    for name, entry in d["activations"].items():
+        expr = _parse(entry["definition"], ("activations", name, "definition"), fail)
+        unknown = expr.names - {"z"}
+        if unknown:
+            raise fail(("activations", name, "definition"),
+                       f"an activation may use only its argument z, found {sorted(unknown)}")
+        if expr.functions - BUILTIN_FUNCTIONS:
+            raise fail(("activations", name, "definition"),
+                       f"an activation may call only {sorted(BUILTIN_FUNCTIONS)}, found {sorted(expr.functions - BUILTIN_FUNCTIONS)}")
+        lo, hi = entry["range"]
+        if lo > hi:
+            raise fail(("activations", name, "range"), f"range [{lo}, {hi}] is empty")
+        spec.activations[name] = expr
+    for gate, entry in d["gates"].items():
+        if entry["activation"] not in activation_names:
+            raise fail(("gates", gate, "activation"),
+                       f"unknown activation {entry['activation']!r}; the spec defines {sorted(activation_names)}")
+        if gate not in d["step"]["equations"]:
+            raise fail(("gates", gate), f"gate {gate!r} has no equation in step.equations")
+    for name, entry in d["parameters"].items():
+        if entry["gate"] not in d["gates"]:
+            raise fail(("parameters", name, "gate"), f"unknown gate {entry['gate']!r}; the spec defines {sorted(d['gates'])}")
+
+    state = d["step"]["state"]
+    per_step_inputs = {f"{n}_t" for n, e in d["inputs"].items() if e["shape"][:1] == ["T"]}
+    for sname, entry in state.items():
+        if entry["init"] not in d["inputs"]:
+            raise fail(("step", "state", sname, "init"), f"unknown input {entry['init']!r}; inputs are {sorted(d['inputs'])}")
+        if entry["next"] not in d["step"]["equations"]:
+            raise fail(("step", "state", sname, "next"), f"{entry['next']!r} is not an equation in step.equations")
+    known = set(d["parameters"]) | per_step_inputs | set(state)
+    functions = activation_names | BUILTIN_FUNCTIONS
+    for name, text in d["step"]["equations"].items():
+        keypath = ("step", "equations", name)
+        expr = _parse(text, keypath, fail)
+        undefined = expr.names - known
+        if undefined:
+            raise fail(keypath, f"{sorted(undefined)} not defined before this equation; known names are {sorted(known)}")
+        if expr.functions - functions:
+            raise fail(keypath, f"unknown function(s) {sorted(expr.functions - functions)}; known are {sorted(functions)}")
+        if name in known:
+            raise fail(keypath, f"equation {name!r} redefines an existing name")
+        spec.equations[name] = expr
+        known.add(name)
+    for name, entry in d["outputs"].items():
+        if entry["from"] not in spec.equations:
+            raise fail(("outputs", name, "from"), f"{entry['from']!r} is not an equation in step.equations")
+    quantities = set(spec.equations) | set(d["outputs"]) | {"all"}
+    for k, inv in enumerate(d["invariants"]):
+        if inv["quantity"] not in quantities:
+            raise fail(("invariants", k, "quantity"), f"unknown quantity {inv['quantity']!r}; known are {sorted(quantities)}")
+        if "range" in inv and inv["range"][0] > inv["range"][1]:
+            raise fail(("invariants", k, "range"), f"range {inv['range']} is empty")
+        if "holds" in inv and inv["holds"] != "finite":
+            spec.invariant_checks[inv["name"]] = _parse(inv["holds"], ("invariants", k, "holds"), fail, allow_compare=True)
