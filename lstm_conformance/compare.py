@@ -1,0 +1,219 @@
+"""Judge one implementation's outputs for one golden case: shapes, dtypes, ranges, values."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+
+from .expressions import evaluate
+from .spec_loader import Spec
+
+DTYPES = {"float64": np.float64, "float32": np.float32, "float16": np.float16}
+_INT = {8: np.int64, 4: np.int32, 2: np.int16}
+
+
+@dataclass
+class NonArray:
+    """Stands in for an output that is not a numpy.ndarray (so it can cross a process boundary)."""
+
+    type_name: str
+    summary: str
+
+
+@dataclass
+class OutputCheck:
+    """One output of one case."""
+
+    name: str
+    expected_shape: tuple[int, ...]
+    expected_dtype: str
+    actual_shape: tuple[int, ...] | None = None
+    actual_dtype: str | None = None
+    shape_ok: bool = False
+    dtype_ok: bool = False
+    finite: bool | None = None
+    max_abs_err: float | None = None
+    max_rel_err: float | None = None
+    max_ulp: float | None = None
+    values_ok: bool | None = None
+    observed_min: float | None = None
+    observed_max: float | None = None
+
+
+@dataclass
+class RangeCheck:
+    """One numeric-range invariant on one output of one case."""
+
+    name: str
+    quantity: str
+    rule: str
+    ok: bool
+    violations: int
+    observed_min: float | None
+    observed_max: float | None
+
+
+@dataclass
+class CaseJudgement:
+    """Everything the runner found for one case."""
+
+    outputs: list[OutputCheck] = field(default_factory=list)
+    ranges: list[RangeCheck] = field(default_factory=list)
+    reasons: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return not self.reasons
+
+    def worst(self, attr: str) -> float | None:
+        values = [getattr(o, attr) for o in self.outputs if getattr(o, attr) is not None]
+        return max(values) if values else None
+
+
+def ulp_distance(actual: np.ndarray, expected: np.ndarray) -> np.ndarray:
+    """Units in the last place between two arrays of the same float dtype (as float64 counts)."""
+    itype = _INT[actual.dtype.itemsize]
+    mask = np.iinfo(itype).max
+
+    def ordered(a: np.ndarray) -> np.ndarray:
+        # sign-magnitude bit patterns onto a monotone integer line (-0.0 and +0.0 meet at 0)
+        bits = a.view(itype).astype(np.int64)
+        return np.where(bits < 0, -(bits & mask), bits)
+
+    oa, oe = ordered(actual), ordered(expected)
+    same = (oa >= 0) == (oe >= 0)
+    # same sign: an exact integer difference; opposite signs: the sum of magnitudes, as float
+    near = np.abs(np.where(same, oa, 0) - np.where(same, oe, 0)).astype(np.float64)
+    far = np.abs(oa).astype(np.float64) + np.abs(oe).astype(np.float64)
+    return np.where(same, near, far)
+
+
+def _describe_bad(value: Any) -> str:
+    if isinstance(value, NonArray):
+        return f"{value.type_name} ({value.summary})"
+    return type(value).__name__
+
+
+def judge_case(spec: Spec, record: dict, dtype: str, result: Any) -> CaseJudgement:
+    """Compare `result` (the adapter's (y, h_n, c_n)) with the golden `record` at `dtype`."""
+    judgement = CaseJudgement()
+    case_id = record["id"]
+    names = spec.output_names
+    atol, rtol = spec.tolerance(dtype)
+    if not isinstance(result, (tuple, list)) or len(result) != len(names):
+        got = f"{type(result).__name__} of length {len(result)}" if isinstance(result, (tuple, list)) else _describe_bad(result)
+        judgement.reasons.append(f"forward returned {got}, but should return a tuple ({', '.join(names)}) [case {case_id}]")
+        return judgement
+    np_dtype = np.dtype(DTYPES[dtype])
+    for name, value in zip(names, result):
+        expected = np.asarray(record["expected"][name], dtype=np.float64)
+        check = OutputCheck(name, expected.shape, dtype)
+        judgement.outputs.append(check)
+        if not isinstance(value, np.ndarray):
+            judgement.reasons.append(f"{name} is {_describe_bad(value)}, but should be a numpy.ndarray [case {case_id}]")
+            continue
+        check.actual_shape, check.actual_dtype = tuple(value.shape), str(value.dtype)
+        check.shape_ok = check.actual_shape == check.expected_shape
+        check.dtype_ok = value.dtype == np_dtype
+        if not check.shape_ok:
+            judgement.reasons.append(f"{name}.shape={check.actual_shape}, but should be {check.expected_shape} [case {case_id}]")
+        if not check.dtype_ok:
+            judgement.reasons.append(f"{name}.dtype={value.dtype}, but should be {dtype} [case {case_id}]")
+        if value.dtype.kind != "f":
+            continue
+        finite = np.isfinite(value)
+        check.finite = bool(finite.all())
+        if value.size:
+            with np.errstate(invalid="ignore"):
+                check.observed_min = float(np.nanmin(np.where(finite, value, np.nan))) if finite.any() else None
+                check.observed_max = float(np.nanmax(np.where(finite, value, np.nan))) if finite.any() else None
+        if not check.finite:
+            bad = int((~finite).sum())
+            judgement.reasons.append(f"{name} has {bad} non-finite value(s) (NaN or inf) [case {case_id}]")
+        if not check.shape_ok:
+            continue
+        actual = value.astype(np.float64)
+        with np.errstate(invalid="ignore", over="ignore"):
+            err = np.abs(actual - expected)
+            rel = err / np.maximum(np.abs(expected), np.finfo(np.float64).tiny)
+        # Relative and ULP errors only where |expected| >= atol: below that, values are
+        # judged absolutely (a sigmoid of -900 is 0 or 1e-391; both are right).
+        significant = np.abs(expected) >= atol
+        check.max_abs_err = float(np.nanmax(err)) if check.finite else float("inf")
+        if not check.finite:
+            check.max_rel_err = float("inf")
+        elif significant.any():
+            check.max_rel_err = float(np.nanmax(rel[significant]))
+        if value.dtype == np_dtype and check.finite and significant.any():
+            with np.errstate(over="ignore", invalid="ignore"):
+                rounded = expected.astype(np_dtype)
+            check.max_ulp = float(ulp_distance(value, rounded)[significant].max())
+        allowed = atol + rtol * np.abs(expected)
+        over = ~(err <= allowed)  # NaN counts as over
+        check.values_ok = not over.any()
+        if not check.values_ok:
+            idx = np.unravel_index(int(np.argmax(np.where(over, err - allowed, -np.inf))), over.shape)
+            judgement.reasons.append(
+                f"{name}: {int(over.sum())} of {over.size} values off by more than atol={atol:g} + rtol={rtol:g}*|expected|; "
+                f"worst at {tuple(int(i) for i in idx)}: got {float(actual[idx])!r}, expected {float(expected[idx])!r} [case {case_id}]")
+    _check_ranges(spec, record, dtype, dict(zip(names, result)), judgement)
+    return judgement
+
+
+class NumpyOps:
+    """Array arithmetic for evaluating the spec's invariants; comparisons allow a tolerance."""
+
+    def __init__(self, atol: float, rtol: float) -> None:
+        self.atol, self.rtol = atol, rtol
+
+    def const(self, value: float) -> float:
+        return float(value)
+
+    def add(self, a, b): return np.add(a, b)
+    def sub(self, a, b): return np.subtract(a, b)
+    def mul(self, a, b): return np.multiply(a, b)
+    def div(self, a, b): return np.divide(a, b)
+    def matvec(self, a, b): return np.matmul(a, b)
+    def neg(self, a): return np.negative(a)
+
+    def _slack(self, b):
+        return self.atol + self.rtol * np.abs(b)
+
+    def le(self, a, b): return np.less_equal(a, np.add(b, self._slack(b)))
+    def lt(self, a, b): return np.less(a, np.add(b, self._slack(b)))
+    def ge(self, a, b): return np.greater_equal(a, np.subtract(b, self._slack(b)))
+    def gt(self, a, b): return np.greater(a, np.subtract(b, self._slack(b)))
+
+
+def _check_ranges(spec: Spec, record: dict, dtype: str, outputs: dict[str, Any], judgement: CaseJudgement) -> None:
+    atol, rtol = spec.tolerance(dtype)
+    case_id = record["id"]
+    env: dict[str, Any] = {k: np.asarray(v, dtype=np.float64) for k, v in record["inputs"].items()}
+    env.update(record["dims"])
+    ops = NumpyOps(atol, rtol)
+    functions = {"abs": np.abs, "exp": np.exp}
+    for inv in spec.invariants():
+        quantity = inv["quantity"]
+        value = outputs.get(quantity)
+        if quantity not in outputs or not isinstance(value, np.ndarray) or value.dtype.kind != "f":
+            continue
+        if value.shape != tuple(np.shape(record["expected"][quantity])):
+            continue
+        v = value.astype(np.float64)
+        finite = np.isfinite(v)
+        lo_obs = float(v[finite].min()) if finite.any() else None
+        hi_obs = float(v[finite].max()) if finite.any() else None
+        if "range" in inv:
+            lo, hi = inv["range"]
+            ok = (v >= lo - atol - rtol * abs(lo)) & (v <= hi + atol + rtol * abs(hi))
+            rule = f"[{lo:g}, {hi:g}]"
+        else:
+            expr = spec.invariant_checks[inv["name"]]
+            with np.errstate(all="ignore"):
+                ok = np.asarray(evaluate(expr, {**env, quantity: v}, ops, functions), dtype=bool)
+            rule = expr.text
+        violations = int(np.size(ok) - np.count_nonzero(ok & finite))
+        judgement.ranges.append(RangeCheck(inv["name"], quantity, rule, violations == 0, violations, lo_obs, hi_obs))
+        if violations:
+            judgement.reasons.append(f"{quantity}: {violations} value(s) break {inv['name']} ({rule}) [case {case_id}]")

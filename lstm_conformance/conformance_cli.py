@@ -1,0 +1,71 @@
+"""Command line of tools/conformance.py (and the lstm-conformance console script)."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from . import report
+from .adapters import BUILTIN, AdapterError
+from .compare import DTYPES
+from .golden import GoldenError, atomic_write
+from .runner import DEFAULT_TIMEOUT, run_conformance
+from .spec_loader import SpecError
+
+EXIT_PASS, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse exits 2 as well; say so in our words
+        self.print_usage(sys.stderr)
+        print(f"{self.prog}: usage error: {message}", file=sys.stderr)
+        sys.exit(EXIT_USAGE)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="conformance.py",
+                     description="Check an LSTM implementation against the golden cases and print shape, "
+                                 "numeric-range and value conformance tables. Exit 0: every applicable case "
+                                 "passed; 1: a case failed or errored; 2: usage or harness error.")
+    parser.add_argument("--impl", default=os.environ.get("LSTM_IMPL", "numpy"),
+                        help=f"a built-in name ({', '.join(sorted(BUILTIN))}) or MODULE:ATTR naming a zero-argument "
+                             "callable that returns an adapter (default: $LSTM_IMPL or numpy)")
+    parser.add_argument("--dtype", default="float64", choices=sorted(DTYPES), help="dtype under test (default float64)")
+    parser.add_argument("--cases", action="append", metavar="GLOB", help="only cases whose id matches (repeatable)")
+    parser.add_argument("--format", default="table", choices=["table", "github", "json"], help="report format")
+    parser.add_argument("--output", type=Path, help="write the report to FILE instead of standard output")
+    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT,
+                        help=f"seconds per case before it is reported as hung (default {DEFAULT_TIMEOUT:g})")
+    parser.add_argument("--no-isolation", action="store_true",
+                        help="run the implementation in this process (a thread per call) instead of a worker process")
+    parser.add_argument("--golden-dir", type=Path, help="default: the project's golden/")
+    parser.add_argument("--verbose", "-v", action="store_true", help="full reasons, not clipped")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.timeout <= 0:
+        print(f"conformance.py: usage error: --timeout={args.timeout:g}, but should be > 0", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        result = run_conformance(args.impl, dtype=args.dtype, patterns=args.cases, timeout=args.timeout,
+                                 isolate=not args.no_isolation, golden_dir=args.golden_dir)
+    except (SpecError, GoldenError, AdapterError, ValueError) as exc:
+        print(f"conformance.py: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    text = report.render_json(result) if args.format == "json" else report.render_tables(result, args.format, args.verbose)
+    if args.output:
+        atomic_write(args.output, text.encode("utf-8"))
+        s = result.summary()
+        print(f"{'PASS' if result.ok else 'FAIL'}: {s['passed']} passed, {s['failed']} failed, {s['skipped']} skipped, "
+              f"{s['errors']} errors ({result.impl}, {result.dtype}); report written to {args.output}")
+    else:
+        sys.stdout.write(text)
+    return EXIT_PASS if result.ok else EXIT_FAIL
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,125 @@
+"""Run one implementation over the golden cases and collect a verdict per case."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from .compare import DTYPES, CaseJudgement, judge_case
+from .executor import AdapterRaised, CaseTimeout, ProcessExecutor, ThreadExecutor, WorkerDied
+from .golden import GoldenCase, load_golden
+from .spec_loader import Spec, load_spec
+
+DEFAULT_TIMEOUT = 60.0
+STATUSES = ("passed", "failed", "skipped", "error")
+
+
+@dataclass
+class CaseResult:
+    """The outcome of one golden case."""
+
+    id: str
+    status: str
+    reasons: list[str] = field(default_factory=list)
+    judgement: CaseJudgement | None = None
+    seconds: float = 0.0
+
+    def worst(self, attr: str) -> float | None:
+        return self.judgement.worst(attr) if self.judgement else None
+
+
+@dataclass
+class RunResult:
+    """One implementation at one dtype over the selected cases."""
+
+    impl: str
+    impl_ref: str
+    dtype: str
+    spec: Spec
+    cases: list[CaseResult]
+
+    def summary(self) -> dict[str, int]:
+        counts = {s: 0 for s in STATUSES}
+        for case in self.cases:
+            counts[case.status] += 1
+        return {"passed": counts["passed"], "failed": counts["failed"],
+                "skipped": counts["skipped"], "errors": counts["error"]}
+
+    @property
+    def ok(self) -> bool:
+        s = self.summary()
+        return s["failed"] == 0 and s["errors"] == 0
+
+
+def case_arrays(spec: Spec, case: GoldenCase, dtype: str) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Inputs and parameters of a case as arrays of `dtype` (float64 goldens rounded to it)."""
+    np_dtype = DTYPES[dtype]
+    with np.errstate(over="ignore"):
+        inputs = {n: np.asarray(case.record["inputs"][n], dtype=np.float64).astype(np_dtype) for n in spec.input_names}
+        params = {n: np.asarray(case.record["params"][n], dtype=np.float64).astype(np_dtype)
+                  for n in case.record["params"]}
+    return inputs, params
+
+
+def run_case(executor: Any, spec: Spec, case: GoldenCase, dtype: str, timeout: float) -> CaseResult:
+    """Run and judge one case; every failure of the implementation lands in the result."""
+    start = time.perf_counter()
+    variant = dict(case.variant)
+    try:
+        supported = executor.call("supports", (variant,), timeout)
+        if not supported:
+            return CaseResult(case.id, "skipped", [f"the implementation does not support variant {variant}"])
+        reason = executor.call("skip_reason", (variant, dtype), timeout)
+        if reason:
+            return CaseResult(case.id, "skipped", [str(reason)])
+        inputs, params = case_arrays(spec, case, dtype)
+        result = executor.call("forward", (inputs["x"], inputs["h0"], inputs["c0"], params, variant), timeout)
+    except CaseTimeout as exc:
+        return CaseResult(case.id, "error", [f"timeout: {exc} [case {case.id}]"], seconds=time.perf_counter() - start)
+    except AdapterRaised as exc:
+        return CaseResult(case.id, "error", [f"raised {exc.summary} [case {case.id}]"], seconds=time.perf_counter() - start)
+    except WorkerDied as exc:
+        return CaseResult(case.id, "error", [f"{exc} [case {case.id}]"], seconds=time.perf_counter() - start)
+    seconds = time.perf_counter() - start
+    judgement = judge_case(spec, case.record, dtype, result)
+    status = "passed" if judgement.passed else "failed"
+    return CaseResult(case.id, status, list(judgement.reasons), judgement, seconds)
+
+
+def run_conformance(impl: str | Any, *, dtype: str = "float64", patterns: Sequence[str] | None = None,
+                    timeout: float = DEFAULT_TIMEOUT, isolate: bool = True, spec: Spec | None = None,
+                    golden_dir: Path | None = None,
+                    progress: Callable[[CaseResult], None] | None = None) -> RunResult:
+    """Run `impl` (a name, MODULE:ATTR, or an adapter object) over the golden cases.
+
+    Raises for harness problems (bad spec, bad goldens, an adapter that cannot be
+    built); everything the implementation does wrong is reported per case.
+    """
+    spec = spec or load_spec()
+    if dtype not in DTYPES or dtype not in spec.dtypes:
+        raise ValueError(f"dtype={dtype!r}, but should be one of {[d for d in DTYPES if d in spec.dtypes]}")
+    cases = load_golden(golden_dir, patterns, spec)
+    if isinstance(impl, str):
+        ref = impl
+        executor: Any = ProcessExecutor(impl) if isolate else ThreadExecutor(_load(impl))
+    else:
+        ref = f"{type(impl).__module__}.{type(impl).__qualname__}"
+        executor = ThreadExecutor(impl)
+    results = []
+    try:
+        for case in cases:
+            result = run_case(executor, spec, case, dtype, timeout)
+            results.append(result)
+            if progress:
+                progress(result)
+    finally:
+        executor.close()
+    return RunResult(executor.name, ref, dtype, spec, results)
+
+
+def _load(ref: str) -> Any:
+    from .adapters import load_adapter
+    return load_adapter(ref)
