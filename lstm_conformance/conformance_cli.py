@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from pathlib import Path
@@ -32,7 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--impl", default=os.environ.get("LSTM_IMPL", "numpy"),
                         help=f"a built-in name ({', '.join(sorted(BUILTIN))}) or MODULE:ATTR naming a zero-argument "
                              "callable that returns an adapter (default: $LSTM_IMPL or numpy)")
-    parser.add_argument("--dtype", default="float64", choices=sorted(DTYPES), help="dtype under test (default float64)")
+    parser.add_argument("--dtype", action="append", choices=sorted(DTYPES),
+                        help="dtype under test (default float64); repeat for several runs, one report each")
     parser.add_argument("--cases", action="append", metavar="GLOB", help="only cases whose id matches (repeatable)")
     parser.add_argument("--format", default="table", choices=["table", "github", "json"], help="report format")
     parser.add_argument("--output", type=Path, help="write the report to FILE instead of standard output")
@@ -50,22 +52,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.timeout <= 0:
         print(f"conformance.py: usage error: --timeout={args.timeout:g}, but should be > 0", file=sys.stderr)
         return EXIT_USAGE
+    dtypes = list(dict.fromkeys(args.dtype or ["float64"]))
+    results = []
     try:
-        result = run_conformance(args.impl, dtype=args.dtype, patterns=args.cases, timeout=args.timeout,
-                                 isolate=not args.no_isolation, golden_dir=args.golden_dir)
+        for dtype in dtypes:
+            results.append(run_conformance(args.impl, dtype=dtype, patterns=args.cases, timeout=args.timeout,
+                                           isolate=not args.no_isolation, golden_dir=args.golden_dir))
     except (SpecError, GoldenError, AdapterError, ValueError) as exc:
         print(f"conformance.py: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    text = report.render_json(result) if args.format == "json" else report.render_tables(result, args.format, args.verbose)
+    if args.format == "json":
+        docs = [report.to_json(r) for r in results]
+        text = json.dumps(docs[0] if len(docs) == 1 else {"runs": docs}, indent=1, allow_nan=False) + "\n"
+    else:
+        text = "\n".join(report.render_tables(r, args.format, args.verbose) for r in results)
     if args.output:
         atomic_write(args.output, text.encode("utf-8"))
-        s = result.summary()
-        print(f"{'PASS' if result.ok else 'FAIL'}: {s['passed']} passed, {s['failed']} failed, {s['skipped']} skipped, "
-              f"{s['errors']} errors ({result.impl}, {result.dtype}); report written to {args.output}")
+        for r in results:
+            print(f"{report.verdict_line(r)}; report written to {args.output}")
     else:
         sys.stdout.write(text)
-    return EXIT_PASS if result.ok else EXIT_FAIL
-
+    return EXIT_PASS if all(r.ok for r in results) else EXIT_FAIL
 
 if __name__ == "__main__":
     sys.exit(main())

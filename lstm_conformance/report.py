@@ -113,10 +113,14 @@ def render_tables(result: RunResult, fmt: str = "table", verbose: bool = False) 
     problems = [(c.id, reason) for c in result.cases if c.status in ("failed", "error") for reason in c.reasons]
     if problems and verbose:
         parts += ["", "All reasons:"] + [f"  {cid}: {reason}" for cid, reason in problems]
-    s = result.summary()
-    parts += ["", f"{'PASS' if result.ok else 'FAIL'}: {s['passed']} passed, {s['failed']} failed, "
-                  f"{s['skipped']} skipped, {s['errors']} errors ({result.impl}, {result.dtype})"]
+    parts += ["", verdict_line(result)]
     return "\n".join(parts) + "\n"
+
+
+def verdict_line(result: RunResult) -> str:
+    s = result.summary()
+    return (f"{'PASS' if result.ok else 'FAIL'}: {s['passed']} passed, {s['failed']} failed, "
+            f"{s['skipped']} skipped, {s['errors']} errors ({result.impl}, {result.dtype})")
 
 
 def _clip(text: str, width: int | None) -> str:

@@ -95,7 +95,8 @@ def run_reference(spec: Spec, inputs: Mapping[str, list], params: Mapping[str, l
 
 def _check_shapes(spec: Spec, inputs: Mapping[str, list], params: Mapping[str, list]) -> dict[str, int]:
     dims: dict[str, int] = {}
-    for kind, given in (("inputs", inputs), ("parameters", params)):
+    # dimensions are read off the parameters first (they fix H and I), then the inputs
+    for kind, given in (("parameters", params), ("inputs", inputs)):
         missing = [n for n in spec.data[kind] if n not in given]
         if missing:
             raise ReferenceError_(f"{kind} lack {missing}")

@@ -1,0 +1,172 @@
+"""golden/: schema, manifest, coverage of the case list, and tools/regen_golden.py (--check)."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from lstm_conformance import golden
+from lstm_conformance.golden import GoldenError, atomic_write, load_golden
+
+ROOT = Path(__file__).resolve().parent.parent
+GOLDEN = ROOT / "golden"
+
+
+def _regen(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "tools" / "regen_golden.py"), *args],
+                          capture_output=True, text=True, cwd=ROOT, timeout=600)
+
+
+def test_every_case_file_matches_the_json_schema(golden_cases):
+    schema = json.loads((GOLDEN / "case.schema.json").read_text())
+    validator = jsonschema.Draft202012Validator(schema)
+    for case in golden_cases:
+        errors = list(validator.iter_errors(case.record))
+        assert not errors, f"{case.path}: {errors[0].message} at {list(errors[0].absolute_path)}"
+
+
+def test_schema_rejects_a_string_number(golden_cases):
+    schema = json.loads((GOLDEN / "case.schema.json").read_text())
+    record = json.loads(json.dumps(golden_cases[0].record))
+    record["expected"]["h_n"][0][0] = "0.5"
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(record, schema)
+
+
+def test_manifest_hashes_every_file_and_the_spec(spec, golden_cases):
+    manifest = json.loads((GOLDEN / "manifest.json").read_text())
+    assert manifest["spec"]["sha256"] == spec.sha256
+    listed = set(manifest["cases"])
+    on_disk = {p.stem for p in (GOLDEN / "cases").glob("*.json")}
+    assert listed == on_disk == {c.id for c in golden_cases}
+    for case in golden_cases:
+        assert case.record["spec"] == {"version": spec.version, "sha256": spec.sha256}
+
+
+def test_golden_folder_is_small():
+    total = sum(p.stat().st_size for p in GOLDEN.rglob("*") if p.is_file())
+    assert total < 5 * 1024 * 1024, total
+
+
+def test_case_list_covers_the_bugs_it_must_catch(golden_cases):
+    dims = [c.dims for c in golden_cases]
+    flags = {f for c in golden_cases for f in c.flags}
+    assert min(d["T"] for d in dims) == 1 and max(d["T"] for d in dims) >= 64
+    assert any(d["H"] == 1 for d in dims) and any(d["I"] == 1 for d in dims)
+    assert any(d["H"] != d["I"] for d in dims) and any(d["H"] == d["I"] for d in dims)
+    assert sum(d["B"] > 1 for d in dims) >= len(dims) // 2
+    assert {"saturating_50", "saturating_800", "large_cell", "full_precision_inputs"} <= flags
+    assert max(c.record["stats"]["max_abs_preactivation"] for c in golden_cases) > 800
+    assert max(c.record["stats"]["max_abs_c"] for c in golden_cases) > 10
+    for case in golden_cases:
+        h0, c0 = case.record["inputs"]["h0"], case.record["inputs"]["c0"]
+        assert any(v != 0 for row in h0 for v in row) and any(v != 0 for row in c0 for v in row), case.id
+        for role in "WUb":
+            arrays = [json.dumps(case.record["params"][f"{role}_{g}"]) for g in "ifgo"]
+            assert len(set(arrays)) == 4, f"{case.id}: the four {role} arrays are not all different"
+
+
+def test_float32_exact_cases_really_are(golden_cases):
+    import numpy as np
+    for case in golden_cases:
+        exact = case.record["generator"]["exact_in"] == "float32"
+        values = [np.asarray(v, dtype=np.float64) for k in ("inputs", "params") for v in case.record[k].values()]
+        round_trips = all(np.array_equal(v.astype(np.float32).astype(np.float64), v) for v in values)
+        assert round_trips == exact, case.id
+
+
+@pytest.mark.slow
+def test_regen_check_passes_on_the_committed_goldens():
+    run = _regen("--check")
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "reproduce exactly" in run.stdout
+
+
+def test_regen_check_names_a_tampered_case(project_copy):
+    path = project_copy / "golden" / "cases" / "base-T3-B2-I4-H5.json"
+    text = path.read_text()
+    record = json.loads(text)
+    old = record["expected"]["c_n"][1][2]
+    path.write_text(text.replace(repr(old), repr(old + 1e-9), 1))
+    run = _regen("--check", "--golden-dir", str(project_copy / "golden"), "--cases", "base-T3-*", "--cases", "base-T1-*")
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert f"DIFFERS  {path}: expected: 1 of " in run.stdout
+    assert "max |diff| 1e-09" in run.stdout
+    assert f"HASH     {path}" in run.stdout
+    assert "of 2 checked" in run.stdout and "base-T1-B1-I1-H1" not in run.stdout
+
+
+def test_regen_check_lists_missing_extra_and_manifest_problems(project_copy):
+    cases = project_copy / "golden" / "cases"
+    (cases / "base-T1-B1-I1-H1.json").unlink()
+    (cases / "stray.json").write_text("{}")
+    run = _regen("--check", "--golden-dir", str(project_copy / "golden"))
+    assert run.returncode == 1
+    assert f"MISSING  {cases / 'base-T1-B1-I1-H1.json'}" in run.stdout
+    assert f"EXTRA    {cases / 'stray.json'}" in run.stdout
+    assert "1 missing, 1 extra" in run.stdout
+
+
+def test_editing_an_equation_fails_the_check_for_every_case(project_copy):
+    spec_path = project_copy / "spec" / "lstm.yaml"
+    spec_path.write_text(spec_path.read_text().replace("c: f * c_prev + i * g", "c: f * c_prev + i * g * 0.5"))
+    run = _regen("--check", "--golden-dir", str(project_copy / "golden"), "--spec", str(spec_path))
+    assert run.returncode == 1
+    n = len(list((project_copy / "golden" / "cases").glob("*.json")))
+    assert run.stdout.count("DIFFERS") == n
+    assert "MANIFEST" in run.stdout and "spec sha256" in run.stdout
+
+
+def test_regenerate_reproduces_the_committed_bytes_and_leaves_no_temp_files(project_copy):
+    target = project_copy / "golden"
+    for p in (target / "cases").glob("*.json"):
+        p.unlink()
+    golden.regenerate(target, jobs=2)
+    for p in (GOLDEN / "cases").glob("*.json"):
+        assert (target / "cases" / p.name).read_bytes() == p.read_bytes(), p.name
+    assert (target / "manifest.json").read_bytes() == (GOLDEN / "manifest.json").read_bytes()
+    leftovers = [p for p in target.rglob("*") if p.name.startswith(".") or p.suffix == ".tmp"]
+    assert not leftovers
+
+
+def test_atomic_write_never_leaves_a_half_written_file(tmp_path, monkeypatch):
+    path = tmp_path / "case.json"
+    path.write_bytes(b"old content")
+
+    def broken_replace(src, dst):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", broken_replace)
+    with pytest.raises(OSError, match="disk full"):
+        atomic_write(path, b"new content that never lands")
+    assert path.read_bytes() == b"old content"
+    assert [p.name for p in tmp_path.iterdir()] == ["case.json"]
+
+
+def test_the_runner_refuses_a_tampered_golden(project_copy, spec):
+    path = project_copy / "golden" / "cases" / "base-T5-B3-I5-H3.json"
+    path.write_text(path.read_text().replace('"T": 5', '"T": 5 '))
+    with pytest.raises(GoldenError, match=r"base-T5-B3-I5-H3.json: sha256 .* does not match the manifest"):
+        load_golden(project_copy / "golden", spec=spec)
+
+
+def test_the_runner_refuses_goldens_made_from_another_spec(project_copy):
+    from lstm_conformance.spec_loader import load_spec
+    spec_path = project_copy / "spec" / "lstm.yaml"
+    spec_path.write_text(spec_path.read_text() + "\n# an edit\n")
+    with pytest.raises(GoldenError, match="made from a spec with sha256"):
+        load_golden(project_copy / "golden", spec=load_spec(spec_path))
+
+
+def test_conformance_cli_reports_a_tampered_golden_as_a_harness_error(project_copy):
+    path = project_copy / "golden" / "cases" / "base-T5-B3-I5-H3.json"
+    path.write_text(path.read_text().replace('"T": 5', '"T": 5 '))
+    run = subprocess.run([sys.executable, str(ROOT / "tools" / "conformance.py"), "--golden-dir", str(project_copy / "golden")],
+                         capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert run.returncode == 2, run.stdout + run.stderr
+    assert "base-T5-B3-I5-H3.json" in run.stderr and "does not match the manifest" in run.stderr

@@ -1,0 +1,105 @@
+"""The spec loader: the real spec loads; broken specs fail with file, line, column and key path."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lstm_conformance.spec_loader import SpecError, load_spec
+
+
+def test_real_spec_loads(spec):
+    assert spec.version == "1.0.0"
+    assert list(spec.equations) == ["i", "f", "g", "o", "c", "h"]
+    assert spec.parameter_names == ["W_i", "W_f", "W_g", "W_o", "U_i", "U_f", "U_g", "U_o", "b_i", "b_f", "b_g", "b_o"]
+    assert spec.output_names == ["y", "h_n", "c_n"]
+    assert spec.shape_of("inputs", "x", {"T": 3, "B": 2, "I": 4, "H": 5}) == (3, 2, 4)
+    assert spec.shape_of("parameters", "U_g", {"T": 3, "B": 2, "I": 4, "H": 5}) == (5, 5)
+    atol, rtol = spec.tolerance("float64")
+    assert isinstance(atol, float) and 0 < atol <= 1e-9 and 0 < rtol <= 1e-9
+    assert len(spec.sha256) == 64
+
+
+def _mutated(project_copy: Path, old: str, new: str) -> Path:
+    path = project_copy / "spec" / "lstm.yaml"
+    text = path.read_text()
+    assert old in text, f"{old!r} not in the spec: the test needs updating"
+    path.write_text(text.replace(old, new, 1))
+    return path
+
+
+def _line_of(path: Path, needle: str) -> int:
+    for n, line in enumerate(path.read_text().splitlines(), 1):
+        if needle in line:
+            return n
+    raise AssertionError(needle)
+
+
+BROKEN = [
+    # (id, old text, new text, words the message must contain, line needle or None)
+    ("yaml-float-trap", "float32: {atol: 1.0e-5, rtol: 1.0e-5}", "float32: {atol: 1e-5, rtol: 1.0e-5}",
+     ["tolerances.float32.atol", "'1e-5' is not of type 'number'", "write it with a dot", "1.0e-5"], "float32: {atol: 1e-5"),
+    ("duplicate-key", "  f: {description: forget gate, activation: sigmoid}\n",
+     "  f: {description: forget gate, activation: sigmoid}\n  f: {description: again, activation: tanh}\n",
+     ["gates.f", "duplicate key"], "f: {description: again"),
+    ("invalid-yaml", "  g: tanh(W_g @ x_t + U_g @ h_prev + b_g)", "  g: [tanh(W_g @ x_t",
+     ["invalid YAML"], None),
+    ("unknown-top-key", "name: lstm\n", "name: lstm\ncolour: blue\n", ["Additional properties", "colour"], None),
+    ("equation-attribute", "c: f * c_prev + i * g", "c: f.real * c_prev + i * g",
+     ["step.equations.c", "Attribute is not allowed"], "c: f.real"),
+    ("equation-import", "c: f * c_prev + i * g", "c: __import__('os').system('true')",
+     ["step.equations.c", "not allowed"], "__import__"),
+    ("equation-syntax", "c: f * c_prev + i * g", "c: f * * c_prev", ["step.equations.c", "cannot parse"], "c: f * * c_prev"),
+    ("equation-undefined", "c: f * c_prev + i * g", "c: f * c_prev + i * gg", ["step.equations.c", "['gg'] not defined"], None),
+    ("equation-order", "    i: sigmoid(W_i @ x_t + U_i @ h_prev + b_i)\n", "    i: sigmoid(W_i @ x_t + U_i @ h_prev + b_i) * f\n",
+     ["step.equations.i", "['f'] not defined before this equation"], None),
+    ("unknown-function", "h: o * tanh(c)", "h: o * softsign(c)", ["step.equations.h", "softsign"], None),
+    ("unknown-activation", "g: {description: candidate cell (C-tilde), activation: tanh}",
+     "g: {description: candidate cell (C-tilde), activation: relu}", ["gates.g.activation", "relu"], "activation: relu"),
+    ("unknown-dimension", "W_i: {shape: [H, I], gate: i, role: input_weight}",
+     "W_i: {shape: [H, K], gate: i, role: input_weight}", ["parameters.W_i.shape[1]", "unknown dimension 'K'"], None),
+    ("gate-without-equation", "    o: sigmoid(W_o @ x_t + U_o @ h_prev + b_o)\n", "",
+     ["gates.o", "no equation"], None),
+    ("missing-tolerance", "  float64: {atol: 1.0e-12, rtol: 1.0e-12}\n", "",
+     ["tolerances", "'float64' is a required property"], None),
+    ("empty-range", "{name: hidden_range, quantity: h, range: [-1.0, 1.0]}", "{name: hidden_range, quantity: h, range: [1.0, -1.0]}",
+     ["invariants[4].range", "empty"], None),
+    ("negative-tolerance", "float16: {atol: 2.0e-2, rtol: 2.0e-2}", "float16: {atol: -2.0e-2, rtol: 2.0e-2}",
+     ["tolerances.float16.atol", "less than the minimum"], None),
+    ("activation-foreign-name", "definition: 1 / (1 + exp(-z))", "definition: 1 / (1 + exp(-x))",
+     ["activations.sigmoid.definition", "only its argument z"], None),
+]
+
+
+@pytest.mark.parametrize("old,new,words,needle", [b[1:] for b in BROKEN], ids=[b[0] for b in BROKEN])
+def test_broken_spec_is_reported_with_location(project_copy, old, new, words, needle):
+    path = _mutated(project_copy, old, new)
+    with pytest.raises(SpecError) as info:
+        load_spec(path)
+    message = str(info.value)
+    assert message.startswith(str(path)), message
+    for word in words:
+        assert word in message, f"{word!r} not in {message!r}"
+    assert info.value.line is not None, message
+    if needle is not None:
+        assert info.value.line == _line_of(path, needle), message
+    assert f"{path}:{info.value.line}:{info.value.column}:" in message
+
+
+def test_missing_spec_file(tmp_path):
+    with pytest.raises(SpecError, match="cannot read the spec"):
+        load_spec(tmp_path / "nope.yaml")
+
+
+def test_spec_that_is_not_a_mapping(tmp_path):
+    path = tmp_path / "lstm.yaml"
+    path.write_text("- just\n- a list\n")
+    with pytest.raises(SpecError, match="must be a mapping, got list"):
+        load_spec(path)
+
+
+def test_loader_never_constructs_python_objects(tmp_path):
+    path = tmp_path / "lstm.yaml"
+    path.write_text("spec: !!python/object/apply:os.system ['echo pwned']\n")
+    with pytest.raises(SpecError, match="invalid YAML"):
+        load_spec(path)
