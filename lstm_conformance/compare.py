@@ -104,6 +104,9 @@ def judge_case(spec: Spec, record: dict, dtype: str, result: Any) -> CaseJudgeme
     if not isinstance(result, (tuple, list)) or len(result) != len(names):
         got = f"{type(result).__name__} of length {len(result)}" if isinstance(result, (tuple, list)) else _describe_bad(result)
         judgement.reasons.append(f"forward returned {got}, but should return a tuple ({', '.join(names)}) [case {case_id}]")
+        for name in names:  # nothing could be checked: every output counts as wrong in the shape table
+            expected_shape = tuple(np.shape(record["expected"][name]))
+            judgement.outputs.append(OutputCheck(name, expected_shape, dtype))
         return judgement
     np_dtype = np.dtype(DTYPES[dtype])
     for name, value in zip(names, result):
@@ -213,7 +216,7 @@ def _check_ranges(spec: Spec, record: dict, dtype: str, outputs: dict[str, Any],
             with np.errstate(all="ignore"):
                 ok = np.asarray(evaluate(expr, {**env, quantity: v}, ops, functions), dtype=bool)
             rule = expr.text
-        violations = int(np.size(ok) - np.count_nonzero(ok & finite))
+        violations = int(np.count_nonzero(finite & ~ok))  # non-finite values are the `finite` invariant's
         judgement.ranges.append(RangeCheck(inv["name"], quantity, rule, violations == 0, violations, lo_obs, hi_obs))
         if violations:
             judgement.reasons.append(f"{quantity}: {violations} value(s) break {inv['name']} ({rule}) [case {case_id}]")

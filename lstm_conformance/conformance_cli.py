@@ -12,7 +12,7 @@ from . import report
 from .adapters import BUILTIN, AdapterError
 from .compare import DTYPES
 from .golden import GoldenError, atomic_write
-from .runner import DEFAULT_TIMEOUT, run_conformance
+from .runner import DEFAULT_TIMEOUT, MAX_TIMEOUT, check_timeout, run_conformance
 from .spec_loader import SpecError
 
 EXIT_PASS, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
@@ -49,8 +49,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.timeout <= 0:
-        print(f"conformance.py: usage error: --timeout={args.timeout:g}, but should be > 0", file=sys.stderr)
+    try:
+        check_timeout(args.timeout)
+    except ValueError:
+        print(f"conformance.py: usage error: --timeout={args.timeout!r}, but should be a number of seconds "
+              f"in (0, {MAX_TIMEOUT:g}]", file=sys.stderr)
         return EXIT_USAGE
     dtypes = list(dict.fromkeys(args.dtype or ["float64"]))
     results = []

@@ -87,6 +87,9 @@ def _worker_main(conn: Any, ref: str) -> None:
     try:
         adapter = build_adapter(load_factory(ref), ref)
         conn.send(("ready", str(adapter.name)))
+    except AdapterError as exc:
+        conn.send(("fatal", str(exc)))
+        return
     except BaseException as exc:  # noqa: BLE001
         conn.send(("fatal", _summary(exc)))
         return

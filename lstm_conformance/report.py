@@ -28,7 +28,7 @@ def shape_rows(result: RunResult) -> list[dict[str, Any]]:
         bad = [(cid, o) for cid, o in checks if not (o.shape_ok and o.dtype_ok)]
         if bad:
             cid, o = bad[0]
-            actual = f"{o.actual_shape} {o.actual_dtype}" if o.actual_shape is not None else "not an array"
+            actual = f"{o.actual_shape} {o.actual_dtype}" if o.actual_shape is not None else "missing or not an array"
             actual = f"{actual} [case {cid}]"
             expected = f"{o.expected_shape} {o.expected_dtype} [case {cid}]"
         else:
@@ -55,7 +55,8 @@ def range_rows(result: RunResult) -> list[dict[str, Any]]:
                 row["observed_min"] = r.observed_min if row["observed_min"] is None else min(row["observed_min"], r.observed_min)
                 row["observed_max"] = r.observed_max if row["observed_max"] is None else max(row["observed_max"], r.observed_max)
     finite_bad = sum(1 for c in result.cases if c.judgement for o in c.judgement.outputs if o.finite is False)
-    judged = sum(1 for c in result.cases if c.judgement)
+    judged = sum(1 for c in result.cases if c.judgement and c.judgement.outputs
+                 and all(o.finite is not None for o in c.judgement.outputs))
     out = []
     for row in rows.values():
         row["verdict"] = "PASS" if row["violations"] == 0 else "FAIL"

@@ -8,12 +8,14 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from .adapters import AdapterError
 from .compare import DTYPES, CaseJudgement, judge_case
 from .executor import AdapterRaised, CaseTimeout, ProcessExecutor, ThreadExecutor, WorkerDied
 from .golden import GoldenCase, load_golden
 from .spec_loader import Spec, load_spec
 
 DEFAULT_TIMEOUT = 60.0
+MAX_TIMEOUT = 86400.0  # a day; beyond it poll/join overflow, and no case needs it
 STATUSES = ("passed", "failed", "skipped", "error")
 
 
@@ -81,7 +83,7 @@ def run_case(executor: Any, spec: Spec, case: GoldenCase, dtype: str, timeout: f
         return CaseResult(case.id, "error", [f"timeout: {exc} [case {case.id}]"], seconds=time.perf_counter() - start)
     except AdapterRaised as exc:
         return CaseResult(case.id, "error", [f"raised {exc.summary} [case {case.id}]"], seconds=time.perf_counter() - start)
-    except WorkerDied as exc:
+    except (WorkerDied, AdapterError) as exc:  # AdapterError: a fresh worker could not start
         return CaseResult(case.id, "error", [f"{exc} [case {case.id}]"], seconds=time.perf_counter() - start)
     seconds = time.perf_counter() - start
     judgement = judge_case(spec, case.record, dtype, result)
@@ -98,6 +100,7 @@ def run_conformance(impl: str | Any, *, dtype: str = "float64", patterns: Sequen
     Raises for harness problems (bad spec, bad goldens, an adapter that cannot be
     built); everything the implementation does wrong is reported per case.
     """
+    check_timeout(timeout)
     spec = spec or load_spec()
     if dtype not in DTYPES or dtype not in spec.dtypes:
         raise ValueError(f"dtype={dtype!r}, but should be one of {[d for d in DTYPES if d in spec.dtypes]}")
@@ -118,6 +121,12 @@ def run_conformance(impl: str | Any, *, dtype: str = "float64", patterns: Sequen
     finally:
         executor.close()
     return RunResult(executor.name, ref, dtype, spec, results)
+
+
+def check_timeout(timeout: float) -> None:
+    """A per-case timeout must be a number of seconds in (0, MAX_TIMEOUT]."""
+    if not (isinstance(timeout, (int, float)) and 0 < timeout <= MAX_TIMEOUT):  # also rejects NaN
+        raise ValueError(f"timeout={timeout!r}, but should be a number of seconds in (0, {MAX_TIMEOUT:g}]")
 
 
 def _load(ref: str) -> Any:

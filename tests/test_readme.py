@@ -1,0 +1,49 @@
+"""The README's promises: its adapter example passes, and its commands exist."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text()
+
+
+def _adapter_example() -> str:
+    blocks = re.findall(r"```python\n(# my_adapter\.py\n.*?)```", README, flags=re.S)
+    assert len(blocks) == 1, "the README should hold exactly one '# my_adapter.py' example"
+    return blocks[0]
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_readme_adapter_example_passes_every_case(tmp_path, dtype):
+    (tmp_path / "my_adapter.py").write_text(_adapter_example())
+    assert len(_adapter_example().strip().splitlines()) <= 20
+    env = {**os.environ, "PYTHONPATH": str(tmp_path), "LSTM_IMPL": "my_adapter:MyLSTM"}
+    run = subprocess.run([sys.executable, str(ROOT / "tools" / "conformance.py"), "--dtype", dtype, "--format", "json"],
+                         capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr
+    report = json.loads(run.stdout)
+    assert report["impl"] == "my hand-written LSTM" and report["dtype"] == dtype
+    assert report["summary"]["failed"] == report["summary"]["errors"] == report["summary"]["skipped"] == 0
+    assert report["summary"]["passed"] == len(list((ROOT / "golden" / "cases").glob("*.json")))
+
+
+def test_readme_commands_match_the_tox_environments():
+    assert "python -m pip install tox && tox -e conformance" in README
+    assert "python -m pip install tox && tox " in README or "python -m pip install tox && tox\n" in README
+    tox = (ROOT / "tox.ini").read_text()
+    for env in ("testenv:conformance", "testenv:regen"):
+        assert f"[{env}]" in tox
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert re.search(r"^tox$", ci, flags=re.M), ".ci/run must run the README's test command (tox)"
+
+
+def test_readme_shows_the_spec_equations_verbatim(spec):
+    for name, expr in spec.equations.items():
+        assert f"{name} = {expr.text}" in README, f"README's equation for {name} differs from spec/lstm.yaml"
