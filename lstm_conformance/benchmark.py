@@ -1,0 +1,397 @@
+"""Speed benchmark: lstm_impl against a per-step column-vector LSTM and torch.nn.LSTM.
+
+The CLI is ``tools/bench.py``; this module holds the code so it can be imported
+and tested.  Method:
+
+* Same parameters for every implementation (drawn once in float64 by
+  ``lstm_impl.LSTM(seed=...)``, then rounded to the benchmark dtype), same
+  inputs (seeded normal X, h0, c0).
+* Before timing, every implementation's ``y`` is compared with lstm_impl's and
+  the max abs difference is reported (a mismatch beyond the dtype's tolerance
+  marks the row ``MISMATCH``).
+* Before each timed run the benchmark sleeps ``pause`` seconds (default
+  0.15): after a call, OpenBLAS's worker threads spin for about 0.1 s and
+  OpenMP's for a while too, and on a small machine a spinning pool of the
+  library that ran last steals cores from the one being timed (measured here:
+  up to 2x on either side without the pause).
+* Timed runs are interleaved: each repetition runs every implementation once,
+  round-robin, so drifts in machine load hit all of them alike.  Each timed
+  run follows an untimed 2-step warm-up of the same implementation (its BLAS
+  or OpenMP worker threads may have gone to sleep while the others ran).
+  Medians are reported, and ratio = implementation time / lstm_impl time.
+* The per-step implementation costs O(T*B) Python-level matrix-vector calls,
+  so above ``per_step_max_steps`` (T*B) it gets ``per_step_repeats`` runs only
+  (0 = skipped), and is verified on the first few steps only; the table says so.
+* torch runs with ``torch.no_grad()`` and ``torch.set_num_threads`` equal to
+  the BLAS thread count NumPy uses (the header prints both).
+"""
+from __future__ import annotations
+
+import ctypes
+import dataclasses
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from lstm_impl import LSTM
+
+#: (T, B, I, H) sizes of the standard run.
+DEFAULT_SIZES: tuple[tuple[int, int, int, int], ...] = (
+    (64, 1, 32, 64),
+    (100, 32, 64, 128),
+    (200, 64, 256, 256),
+)
+DEFAULT_DTYPES: tuple[str, ...] = ("float32", "float64")
+#: Max abs difference from lstm_impl that still counts as agreeing.
+AGREE_ATOL: dict[str, float] = {"float16": 5e-2, "float32": 1e-4, "float64": 1e-10}
+#: Targets: (implementation, sizes, the least acceptable ratio impl / lstm_impl).
+TARGETS: tuple[tuple[str, tuple[tuple[int, int, int, int], ...], float], ...] = (
+    ("per-step", ((100, 32, 64, 128),), 10.0),
+    ("torch", ((100, 32, 64, 128), (200, 64, 256, 256)), 1.0 / 1.5),
+)
+ENV_VARS: tuple[str, ...] = (
+    "OPENBLAS_CORETYPE",
+    "OPENBLAS_NUM_THREADS",
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+)
+
+Runner = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+
+
+# --------------------------------------------------------------------------- implementations
+class PerStepLSTM:
+    """The classic tutorial LSTM: per time step, per batch row, per gate.
+
+    Each gate k has ``W_seed_k = [U_k | W_k]`` of shape (H, H + I) acting on the
+    column ``[h; x]`` (H + I, 1), and a bias column ``b_k`` (H, 1); the state is
+    a pair of (H, 1) columns.  This is the style lstm_impl replaces.
+    """
+
+    def __init__(self, params: dict[str, np.ndarray]) -> None:
+        self.w_seed = {
+            k: np.concatenate([params[f"U_{k}"], params[f"W_{k}"]], axis=1)  # (H, H + I)
+            for k in "ifgo"
+        }
+        self.b = {k: params[f"b_{k}"].reshape(-1, 1) for k in "ifgo"}  # (H, 1)
+
+    @staticmethod
+    def _sigmoid(z: np.ndarray) -> np.ndarray:
+        # The tutorial formula; exp overflow at z < -709 correctly gives 0.
+        with np.errstate(over="ignore"):
+            return 1.0 / (1.0 + np.exp(-z))
+
+    def step(self, x: np.ndarray, h: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """One step for one example: x (I, 1), h, c (H, 1) -> (h, c)."""
+        hx = np.concatenate([h, x], axis=0)  # (H + I, 1)
+        i = self._sigmoid(self.w_seed["i"] @ hx + self.b["i"])
+        f = self._sigmoid(self.w_seed["f"] @ hx + self.b["f"])
+        g = np.tanh(self.w_seed["g"] @ hx + self.b["g"])
+        o = self._sigmoid(self.w_seed["o"] @ hx + self.b["o"])
+        c = f * c + i * g
+        h = o * np.tanh(c)
+        return h, c
+
+    def forward_sequence(self, X: np.ndarray, h0: np.ndarray, c0: np.ndarray) -> np.ndarray:
+        """X (T, B, I), h0, c0 (B, H) -> y (T, B, H)."""
+        t_len, b, _ = X.shape
+        y = np.empty((t_len, b, h0.shape[1]), dtype=X.dtype)
+        for r in range(b):
+            h = h0[r].reshape(-1, 1)  # (H, 1)
+            c = c0[r].reshape(-1, 1)  # (H, 1)
+            for t in range(t_len):
+                h, c = self.step(X[t, r].reshape(-1, 1), h, c)
+                y[t, r] = h[:, 0]
+        return y
+
+
+def torch_runner(params: dict[str, np.ndarray], dtype: str, threads: int) -> Runner:
+    """A torch.nn.LSTM holding ``params`` (gate order i, f, g, o), run without grad."""
+    import torch
+
+    torch.set_num_threads(threads)
+    h, i = params["W_i"].shape
+    tdtype = getattr(torch, dtype)
+    model = torch.nn.LSTM(i, h).to(tdtype)
+    with torch.no_grad():
+        cat = lambda role: torch.from_numpy(  # noqa: E731
+            np.concatenate([params[f"{role}_{k}"] for k in "ifgo"], axis=0)
+        )
+        model.weight_ih_l0.copy_(cat("W"))  # (4H, I)
+        model.weight_hh_l0.copy_(cat("U"))  # (4H, H)
+        model.bias_ih_l0.copy_(cat("b"))  # (4H,)
+        model.bias_hh_l0.zero_()
+    model.eval()
+
+    def run(X: np.ndarray, h0: np.ndarray, c0: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            out, _ = model(
+                torch.from_numpy(X),
+                (torch.from_numpy(h0)[None], torch.from_numpy(c0)[None]),  # (1, B, H)
+            )
+        return out.numpy()
+
+    return run
+
+
+def torch_available() -> tuple[bool, str]:
+    """(importable, version or the import error)."""
+    try:
+        import torch
+    except Exception as exc:  # ImportError, or a broken install
+        return False, f"{type(exc).__name__}: {exc}"
+    return True, torch.__version__
+
+
+# --------------------------------------------------------------------------- environment
+def blas_runtime() -> dict[str, Any]:
+    """Best effort: the OpenBLAS core type and thread count NumPy is using."""
+    info: dict[str, Any] = {"threads": None, "corename": None}
+    try:
+        with open("/proc/self/maps", encoding="utf-8") as fh:
+            paths = {line.split()[-1] for line in fh if "openblas" in line.lower()}
+    except OSError:
+        return info
+    for path in sorted(paths):
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for prefix, suffix in (("scipy_openblas", "64_"), ("openblas", "64_"), ("openblas", "")):
+            get_threads = getattr(lib, f"{prefix}_get_num_threads{suffix}", None)
+            get_core = getattr(lib, f"{prefix}_get_corename{suffix}", None)
+            if get_threads is None:
+                continue
+            get_threads.restype = ctypes.c_int
+            info["threads"] = int(get_threads())
+            if get_core is not None:
+                get_core.restype = ctypes.c_char_p
+                info["corename"] = get_core().decode()
+            return info
+    return info
+
+
+def numpy_blas_threads() -> int:
+    """Threads NumPy's BLAS uses: asked from OpenBLAS, else the env, else the CPU count."""
+    threads = blas_runtime()["threads"]
+    if threads:
+        return threads
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
+        if os.environ.get(var, "").isdigit():
+            return max(1, int(os.environ[var]))
+    return os.cpu_count() or 1
+
+
+def header_lines(torch_threads: int | None) -> list[str]:
+    """Versions, BLAS, threads and relevant environment variables."""
+    cfg = np.show_config(mode="dicts")
+    blas = cfg.get("Build Dependencies", {}).get("blas", {})
+    rt = blas_runtime()
+    lines = [
+        f"python {platform.python_version()}, {platform.machine()}, {os.cpu_count()} CPUs",
+        f"numpy {np.__version__}; BLAS {blas.get('name', '?')} {blas.get('version', '')}"
+        f" (core {rt['corename'] or '?'}, {rt['threads'] or '?'} threads)",
+    ]
+    ok, version = torch_available()
+    if ok:
+        import torch
+
+        lines.append(
+            f"torch {version}, CPU, {torch_threads} threads (set to match NumPy's BLAS), "
+            f"mkldnn {'on' if torch.backends.mkldnn.is_available() else 'off'}"
+        )
+    else:
+        lines.append(f"torch: not importable ({version}); torch rows skipped")
+    env = [f"{v}={os.environ[v]}" for v in ENV_VARS if v in os.environ]
+    lines.append("env: " + (", ".join(env) if env else f"none of {', '.join(ENV_VARS)} set"))
+    return lines
+
+
+# --------------------------------------------------------------------------- running
+@dataclasses.dataclass
+class Row:
+    """One (size, dtype, implementation) result."""
+
+    size: tuple[int, int, int, int]
+    dtype: str
+    impl: str
+    times: list[float]
+    max_abs_diff: float | None
+    note: str = ""
+    ratio: float | None = None
+
+    @property
+    def median_ms(self) -> float | None:
+        return statistics.median(self.times) * 1e3 if self.times else None
+
+
+@dataclasses.dataclass
+class Config:
+    """Benchmark settings (the CLI's options)."""
+
+    sizes: Sequence[tuple[int, int, int, int]] = DEFAULT_SIZES
+    dtypes: Sequence[str] = DEFAULT_DTYPES
+    repeats: int = 7
+    impls: Sequence[str] = ("lstm_impl", "per-step", "torch")
+    per_step_max_steps: int = 4096
+    per_step_repeats: int = 1
+    torch_threads: int | None = None
+    seed: int = 0
+    pause: float = 0.15
+    warmup: bool = True
+
+
+def make_case(size: tuple[int, int, int, int], dtype: str, seed: int):
+    """Params (rounded to dtype) and inputs X (T, B, I), h0, c0 (B, H)."""
+    t_len, b, i, h = size
+    rng = np.random.default_rng(seed)
+    params = LSTM(i, h, seed=seed, forget_bias=1.0).params
+    for k in ("b_i", "b_g", "b_o"):  # non-zero biases, so bias handling is checked too
+        params[k] = 0.1 * rng.standard_normal(h)
+    params = {k: v.astype(dtype) for k, v in params.items()}
+    X = rng.standard_normal((t_len, b, i)).astype(dtype)
+    h0 = (0.5 * rng.standard_normal((b, h))).astype(dtype)
+    c0 = rng.standard_normal((b, h)).astype(dtype)
+    return params, X, h0, c0
+
+
+def _time(fn: Runner, args: tuple[np.ndarray, ...]) -> float:
+    t0 = time.perf_counter()
+    fn(*args)
+    return time.perf_counter() - t0
+
+
+def bench_case(
+    size: tuple[int, int, int, int], dtype: str, cfg: Config, log: Callable[[str], None] = print
+) -> list[Row]:
+    """Verify and time every selected implementation on one size and dtype."""
+    params, X, h0, c0 = make_case(size, dtype, cfg.seed)
+    t_len, b = size[0], size[1]
+    model = LSTM.from_params(params)
+    runners: dict[str, Runner] = {"lstm_impl": lambda x, h, c: model.forward_sequence(x, h, c)}
+    reps: dict[str, int] = {"lstm_impl": cfg.repeats}
+    notes: dict[str, str] = {"lstm_impl": ""}
+    skipped: list[Row] = []
+    if "per-step" in cfg.impls:
+        slow = t_len * b > cfg.per_step_max_steps
+        n = min(cfg.repeats, cfg.per_step_repeats) if slow else cfg.repeats
+        if n > 0:
+            runners["per-step"] = PerStepLSTM(params).forward_sequence
+            reps["per-step"] = n
+            notes["per-step"] = (
+                f"{n} rep(s) only (T*B={t_len * b} > {cfg.per_step_max_steps}); "
+                "verified on 4 steps" if slow else ""
+            )
+        else:
+            skipped.append(Row(size, dtype, "per-step", [], None,
+                               f"skipped: T*B={t_len * b} > {cfg.per_step_max_steps}"))
+    if "torch" in cfg.impls:
+        ok, version = torch_available()
+        if ok:
+            threads = cfg.torch_threads or numpy_blas_threads()
+            runners["torch"] = torch_runner(params, dtype, threads)
+            reps["torch"] = cfg.repeats
+            notes["torch"] = ""
+        else:
+            skipped.append(Row(size, dtype, "torch", [], None, "skipped: torch not importable"))
+
+    # Verify (this also warms every implementation up).
+    y_ref = model.forward_sequence(X, h0, c0)
+    diffs: dict[str, float] = {}
+    for name, run in list(runners.items()):
+        short = name == "per-step" and "verified on" in notes[name]
+        xs = X[:4] if short else X
+        try:
+            y = np.asarray(run(xs, h0, c0))
+        except Exception as exc:  # e.g. a dtype torch has no CPU kernel for
+            del runners[name]
+            skipped.append(Row(size, dtype, name, [], None,
+                               f"skipped: {type(exc).__name__}: {str(exc)[:60]}"))
+            continue
+        diffs[name] = float(np.max(np.abs(y.astype(np.float64) - y_ref[: len(xs)])))
+        if not diffs[name] <= AGREE_ATOL[dtype]:
+            notes[name] = ("MISMATCH " + notes[name]).strip()
+    log(f"  verified {size} {dtype}: " + ", ".join(f"{n} {d:.1e}" for n, d in diffs.items()))
+
+    times: dict[str, list[float]] = {name: [] for name in runners}
+    args = (X, h0, c0)
+    warm = (X[:2], h0, c0)
+    for rep in range(cfg.repeats):
+        for name, run in runners.items():
+            if rep < reps[name]:
+                if cfg.pause:
+                    time.sleep(cfg.pause)
+                if cfg.warmup:  # wake this library's thread pool after the others ran
+                    run(*warm)
+                times[name].append(_time(run, args))
+    rows = [Row(size, dtype, n, times[n], diffs[n], notes[n]) for n in runners] + skipped
+    base = statistics.median(times["lstm_impl"])
+    for row in rows:
+        if row.times:
+            row.ratio = statistics.median(row.times) / base
+    return rows
+
+
+def run(cfg: Config, log: Callable[[str], None] = print) -> list[Row]:
+    """Run every size and dtype of ``cfg``; returns all rows."""
+    rows: list[Row] = []
+    for dtype in cfg.dtypes:
+        for size in cfg.sizes:
+            rows.extend(bench_case(tuple(size), dtype, cfg, log))
+    return rows
+
+
+# --------------------------------------------------------------------------- reporting
+def table_rows(rows: Sequence[Row]) -> tuple[list[str], list[list[str]]]:
+    """Headers and string cells of the results table."""
+    headers = ["T, B, I, H", "dtype", "impl", "median ms", "runs", "ratio", "max |diff|", "note"]
+    cells = []
+    for r in rows:
+        cells.append([
+            ", ".join(map(str, r.size)),
+            r.dtype,
+            r.impl,
+            f"{r.median_ms:.2f}" if r.median_ms is not None else "-",
+            str(len(r.times)),
+            f"{r.ratio:.2f}" if r.ratio is not None else "-",
+            f"{r.max_abs_diff:.1e}" if r.max_abs_diff is not None else "-",
+            r.note,
+        ])
+    return headers, cells
+
+
+def format_table(rows: Sequence[Row]) -> str:
+    """The results table: tabulate's if installed, else plain aligned columns."""
+    headers, cells = table_rows(rows)
+    try:
+        from tabulate import tabulate
+    except ImportError:
+        widths = [max(len(h), *(len(c[j]) for c in cells)) for j, h in enumerate(headers)]
+        fmt = lambda row: "  ".join(s.ljust(w) for s, w in zip(row, widths)).rstrip()  # noqa: E731
+        lines = [fmt(headers), fmt(["-" * w for w in widths])]
+        lines += [fmt(c) for c in cells]
+        return "\n".join(lines)
+    return tabulate(cells, headers=headers, tablefmt="github", disable_numparse=True)
+
+
+def target_lines(rows: Sequence[Row]) -> tuple[list[str], bool]:
+    """One line per target that could be evaluated, and whether all of them are met."""
+    lines, all_met = [], True
+    for impl, sizes, least in TARGETS:
+        for r in rows:
+            if r.impl != impl or r.size not in sizes or r.ratio is None:
+                continue
+            met = r.ratio >= least
+            all_met &= met
+            want = f"lstm_impl >= {least:.0f}x faster" if least >= 1 else (
+                f"lstm_impl <= {1 / least:.1f}x {impl}'s time")
+            lines.append(
+                f"{'met    ' if met else 'NOT met'}  {impl:<8} {str(r.size):<20} {r.dtype}: "
+                f"want {want}; ratio {impl}/lstm_impl = {r.ratio:.2f}"
+            )
+    return lines, all_met

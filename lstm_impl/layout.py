@@ -1,0 +1,47 @@
+"""Canonical parameter names and the fused internal layout.
+
+Canonical dict: W_k (H, I), U_k (H, H), b_k (H,) for gates k in i, f, g, o.
+
+Fused layout used by the kernel ("feature-major"): the four gates stacked
+along the first axis in the order ``FUSED_ORDER = (i, f, o, g)``::
+
+    W_aug (4H, I + 1) = [s W_i, s b_i; s W_f, s b_f; s W_o, s b_o; W_g, b_g]
+    U_all (4H, H)     = [s U_i; s U_f; s U_o; U_g]
+
+(the bias is W_aug's last column, met by a column of ones appended to the
+inputs, so the input-projection GEMM adds it for free), and the per-step
+pre-activations ``U_all @ h^T`` come out as a (4H, B) array
+whose three sigmoid gates are the one contiguous block ``[:3H]`` and whose
+candidate ``g`` is ``[3H:]``.  ``s`` is the sigmoid pre-scale chosen by the
+activation kernel (-1 or 1/2, see ``activations.SIGMOID_SCALE``): a power of
+two, so the scaled GEMMs round exactly as the unscaled ones would.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+GATES: tuple[str, ...] = ("i", "f", "g", "o")
+PARAM_NAMES: tuple[str, ...] = tuple(
+    f"{role}_{k}" for role in ("W", "U", "b") for k in GATES
+)
+FUSED_ORDER: tuple[str, ...] = ("i", "f", "o", "g")
+
+
+def pack_params(
+    params: dict[str, np.ndarray], dtype: np.dtype, sigmoid_scale: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return ``(W_aug (4H, I + 1), U_all (4H, H))`` in the fused layout, C-contiguous.
+
+    The i, f, o blocks are multiplied by ``sigmoid_scale`` (-1, 1/2 or 1).
+    """
+    scale = {"i": sigmoid_scale, "f": sigmoid_scale, "o": sigmoid_scale, "g": 1.0}
+    # Cast first, then scale: halving a float16 value could lose a bit, a float32 one cannot.
+    w_aug = np.concatenate(
+        [scale[k] * np.column_stack([params[f"W_{k}"], params[f"b_{k}"]]).astype(dtype)
+         for k in FUSED_ORDER],
+        axis=0,
+    )  # (4H, I + 1)
+    u_all = np.concatenate(
+        [scale[k] * params[f"U_{k}"].astype(dtype) for k in FUSED_ORDER], axis=0
+    )  # (4H, H)
+    return np.ascontiguousarray(w_aug), np.ascontiguousarray(u_all)

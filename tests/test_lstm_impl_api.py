@@ -1,0 +1,707 @@
+"""API and property tests of lstm_impl (the implementation under test).
+
+The golden/reference comparisons live elsewhere; here: the input forms, the
+agreement of the code paths with each other and with a naive per-gate loop,
+batch independence, dtypes, initialisation, RNG hygiene, warnings at extreme
+inputs, range invariants and every bad-input error message.
+"""
+from __future__ import annotations
+
+import math
+import re
+import subprocess
+import sys
+import warnings
+from decimal import Decimal, localcontext
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import lstm_impl
+from lstm_impl import LSTM, PARAM_NAMES
+from lstm_impl.activations import (
+    SIGMOID_SCALE,
+    activate_gates_exp_,
+    activate_gates_tanh_,
+    exp_clip_bound,
+    gate_form,
+    sigmoid,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+GATES = ("i", "f", "g", "o")
+FLOATS = (np.float16, np.float32, np.float64)
+
+
+# --------------------------------------------------------------------------- helpers
+def naive_sigmoid(z: np.ndarray) -> np.ndarray:
+    with np.errstate(over="ignore"):
+        return 1.0 / (1.0 + np.exp(-z))
+
+
+def naive_lstm(params, X, h0, c0):
+    """Per step, per gate, float64: X (T, B, I), h0, c0 (B, H) -> y, h_n, c_n."""
+    p = {k: np.asarray(v, np.float64) for k, v in params.items()}
+    h, c = np.asarray(h0, np.float64), np.asarray(c0, np.float64)
+    ys = []
+    for x in np.asarray(X, np.float64):
+        pre = {k: x @ p[f"W_{k}"].T + h @ p[f"U_{k}"].T + p[f"b_{k}"] for k in GATES}
+        i, f, o = (naive_sigmoid(pre[k]) for k in "ifo")
+        g = np.tanh(pre["g"])
+        c = f * c + i * g
+        h = o * np.tanh(c)
+        ys.append(h)
+    return np.array(ys).reshape(len(ys), *h.shape), h, c
+
+
+def random_params(rng, i, h, dtype=np.float64, scale=1.0):
+    """Canonical params with non-zero biases (scale widens the pre-activations)."""
+    p = {}
+    for k in GATES:
+        p[f"W_{k}"] = scale * rng.standard_normal((h, i)) / np.sqrt(i)
+        p[f"U_{k}"] = scale * rng.standard_normal((h, h)) / np.sqrt(h)
+        p[f"b_{k}"] = scale * 0.5 * rng.standard_normal(h)
+    return {k: v.astype(dtype) for k, v in p.items()}
+
+
+def make(rng, i=4, h=6, dtype=np.float64, scale=1.0):
+    return LSTM.from_params(random_params(rng, i, h, dtype, scale))
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(20240611)
+
+
+def assert_error(exc_type, call, *fragments):
+    """``call()`` raises ``exc_type`` whose message contains every fragment."""
+    with pytest.raises(exc_type) as info:
+        call()
+    msg = str(info.value)
+    for frag in fragments:
+        assert frag in msg, f"{frag!r} not in {msg!r}"
+
+
+# --------------------------------------------------------------------------- correctness
+@pytest.mark.parametrize("T,B,I,H", [(1, 1, 1, 1), (5, 1, 3, 4), (7, 3, 4, 6), (4, 5, 9, 2), (3, 2, 2, 17)])
+def test_forward_sequence_matches_naive_loop(rng, T, B, I, H):
+    params = random_params(rng, I, H, scale=1.5)
+    X = rng.standard_normal((T, B, I))
+    h0 = 0.5 * rng.standard_normal((B, H))
+    c0 = rng.standard_normal((B, H))
+    y, (h_n, c_n) = LSTM.from_params(params).forward_sequence(X, h0, c0, return_state=True)
+    y_ref, h_ref, c_ref = naive_lstm(params, X, h0, c0)
+    np.testing.assert_allclose(y, y_ref, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(h_n, h_ref, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(c_n, c_ref, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("dtype,rtol,atol", [(np.float32, 1e-4, 2e-6), (np.float16, 2e-2, 5e-3)])
+def test_low_precision_close_to_float64_of_the_rounded_inputs(rng, dtype, rtol, atol):
+    params = random_params(rng, 5, 7, dtype)
+    X = rng.standard_normal((6, 3, 5)).astype(dtype)
+    y = LSTM.from_params(params).forward_sequence(X)
+    y_ref, _, _ = naive_lstm(params, X, np.zeros((3, 7)), np.zeros((3, 7)))
+    np.testing.assert_allclose(y.astype(np.float64), y_ref, rtol=rtol, atol=atol)
+
+
+def test_forward_input_forms_agree(rng):
+    I, H, B = 4, 6, 3
+    model = make(rng, I, H)
+    x = rng.standard_normal((B, I))
+    h = rng.standard_normal((B, H))
+    c = rng.standard_normal((B, H))
+    hb, cb = model.forward(x, h, c)
+    assert hb.shape == cb.shape == (B, H)
+    for r in range(B):
+        h1, c1 = model.forward(x[r], h[r], c[r])
+        assert h1.shape == c1.shape == (H,)
+        hcol, ccol = model.forward(x[r].reshape(I, 1), h[r].reshape(H, 1), c[r].reshape(H, 1))
+        assert hcol.shape == ccol.shape == (H, 1)
+        np.testing.assert_array_equal(hcol[:, 0], h1)  # column form == 1-D form
+        np.testing.assert_array_equal(ccol[:, 0], c1)
+        np.testing.assert_allclose(h1, hb[r], rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(c1, cb[r], rtol=1e-12, atol=1e-14)
+    ref, _, cref = naive_lstm(model.params, x[None], h, c)
+    np.testing.assert_allclose(hb, ref[0], rtol=1e-12)
+    np.testing.assert_allclose(cb, cref, rtol=1e-12)
+
+
+def test_forward_none_states_are_zeros(rng):
+    model = make(rng, 3, 5)
+    x = rng.standard_normal((2, 3))
+    for got, want in zip(model.forward(x), model.forward(x, np.zeros((2, 5)), np.zeros((2, 5)))):
+        np.testing.assert_array_equal(got, want)
+    h_only = model.forward(x, None, np.ones((2, 5)))
+    np.testing.assert_array_equal(h_only[0], model.forward(x, np.zeros((2, 5)), np.ones((2, 5)))[0])
+    np.testing.assert_array_equal(model.forward_sequence(x[None])[0], model.forward(x)[0])
+
+
+def test_forward_column_form_when_input_size_is_one(rng):
+    model = make(rng, 1, 3)
+    x = np.array([[0.7]])
+    h_col, c_col = model.forward(x, np.zeros((3, 1)), np.zeros((3, 1)))  # (H, 1) states: column
+    assert h_col.shape == c_col.shape == (3, 1)
+    h_row, c_row = model.forward(x)  # no states: (B=1, I=1)
+    assert h_row.shape == c_row.shape == (1, 3)
+    np.testing.assert_array_equal(h_col[:, 0], h_row[0])
+
+
+def test_step_by_step_equals_forward_sequence(rng):
+    model = make(rng, 4, 6, scale=1.3)
+    X = rng.standard_normal((9, 3, 4))
+    h, c = rng.standard_normal((3, 6)), rng.standard_normal((3, 6))
+    y, (h_n, c_n) = model.forward_sequence(X, h, c, return_state=True)
+    for t in range(len(X)):
+        h, c = model.forward(X[t], h, c)
+        np.testing.assert_allclose(h, y[t], rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(h, h_n, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(c, c_n, rtol=1e-12, atol=1e-14)
+
+
+def test_step_by_step_equals_forward_sequence_float32(rng):
+    model = make(rng, 4, 6, dtype=np.float32)
+    X = rng.standard_normal((9, 4)).astype(np.float32)
+    y = model.forward_sequence(X)
+    h = c = None
+    for t in range(len(X)):
+        h, c = model.forward(X[t], h, c)
+        assert h.dtype == np.float32
+        np.testing.assert_allclose(h, y[t], rtol=1e-5, atol=1e-6)
+
+
+def test_2d_input_equals_3d_with_batch_one(rng):
+    model = make(rng, 3, 5)
+    X = rng.standard_normal((8, 3))
+    h0, c0 = rng.standard_normal(5), rng.standard_normal(5)
+    y2, (h2, c2) = model.forward_sequence(X, h0, c0, return_state=True)
+    y3, (h3, c3) = model.forward_sequence(X[:, None, :], h0[None], c0[None], return_state=True)
+    assert y2.shape == (8, 5) and h2.shape == c2.shape == (5,)
+    assert y3.shape == (8, 1, 5) and h3.shape == c3.shape == (1, 5)
+    np.testing.assert_array_equal(y2, y3[:, 0])
+    np.testing.assert_array_equal(h2, h3[0])
+    np.testing.assert_array_equal(c2, c3[0])
+
+
+@given(seed=st.integers(0, 2**32 - 1), batch=st.integers(2, 6), row=st.integers(0, 5))
+def test_batch_rows_are_independent(seed, batch, row):
+    rng = np.random.default_rng(seed)
+    row = row % batch
+    model = make(rng, 3, 4, scale=2.0)
+    X = rng.standard_normal((5, batch, 3))
+    h0, c0 = rng.standard_normal((batch, 4)), rng.standard_normal((batch, 4))
+    y = model.forward_sequence(X, h0, c0)
+    # the row alone
+    alone = model.forward_sequence(X[:, row], h0[row], c0[row])
+    np.testing.assert_allclose(y[:, row], alone, rtol=1e-12, atol=1e-14)
+    # other rows altered (even to huge values): the row is unchanged
+    X2, h2, c2 = X.copy(), h0.copy(), c0.copy()
+    others = np.arange(batch) != row
+    X2[:, others] = 1e6 * rng.standard_normal(X2[:, others].shape)
+    h2[others], c2[others] = -0.9, 123.0
+    np.testing.assert_allclose(model.forward_sequence(X2, h2, c2)[:, row], y[:, row], rtol=1e-12, atol=1e-14)
+    # rows permuted: outputs permuted alike
+    perm = rng.permutation(batch)
+    np.testing.assert_allclose(model.forward_sequence(X[:, perm], h0[perm], c0[perm]), y[:, perm],
+                               rtol=1e-12, atol=1e-14)
+
+
+def test_return_state(rng):
+    model = make(rng, 3, 4)
+    X = rng.standard_normal((6, 2, 3))
+    y, state = model.forward_sequence(X, return_state=True)
+    h_n, c_n = state
+    np.testing.assert_array_equal(h_n, y[-1])
+    _, _, c_ref = naive_lstm(model.params, X, np.zeros((2, 4)), np.zeros((2, 4)))
+    np.testing.assert_allclose(c_n, c_ref, rtol=1e-12)
+    y_only = model.forward_sequence(X)
+    assert isinstance(y_only, np.ndarray)
+    np.testing.assert_array_equal(y_only, y)
+    h_n[...] = 7.0  # h_n is not a view into y
+    assert not np.any(y == 7.0)
+
+
+def test_empty_sequence_returns_initial_state(rng):
+    model = make(rng, 3, 4)
+    h0, c0 = rng.standard_normal((2, 4)), rng.standard_normal((2, 4))
+    y, (h_n, c_n) = model.forward_sequence(np.zeros((0, 2, 3)), h0, c0, return_state=True)
+    assert y.shape == (0, 2, 4)
+    np.testing.assert_array_equal(h_n, h0)
+    np.testing.assert_array_equal(c_n, c0)
+
+
+def test_inputs_are_not_modified_and_layouts_do_not_matter(rng):
+    model = make(rng, 3, 4)
+    X = rng.standard_normal((5, 2, 3))
+    h0, c0 = rng.standard_normal((2, 4)), rng.standard_normal((2, 4))
+    saved = [a.copy() for a in (X, h0, c0)]
+    y = model.forward_sequence(X, h0, c0)
+    for a, b in zip((X, h0, c0), saved):
+        np.testing.assert_array_equal(a, b)
+    # Fortran-ordered and strided views give the same result
+    Xf = np.asfortranarray(X)
+    big = np.zeros((5, 4, 6))
+    big[:, ::2, ::2] = X
+    np.testing.assert_array_equal(model.forward_sequence(Xf, np.asfortranarray(h0), c0), y)
+    np.testing.assert_array_equal(model.forward_sequence(big[:, ::2, ::2], h0, c0), y)
+    # nested lists of floats are accepted
+    np.testing.assert_array_equal(model.forward_sequence(X.tolist(), h0.tolist(), c0.tolist()), y)
+
+
+# --------------------------------------------------------------------------- dtypes
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_dtype_is_preserved(rng, dtype):
+    model = LSTM(3, 4, dtype=dtype, seed=1)
+    assert model.dtype == np.dtype(dtype)
+    assert all(v.dtype == dtype for v in model.params.values())
+    X = rng.standard_normal((5, 2, 3)).astype(dtype)
+    y, (h_n, c_n) = model.forward_sequence(X, return_state=True)
+    assert y.dtype == h_n.dtype == c_n.dtype == dtype
+    assert model.forward_sequence(X[:, 0]).dtype == dtype
+    for x in (X[0], X[0, 0], X[0, 0].reshape(3, 1)):
+        h, c = model.forward(x)
+        assert h.dtype == c.dtype == dtype
+    assert np.all(np.isfinite(y))
+    # white box: no silent upcast inside (float16 is documented to compute in float32)
+    compute = np.float32 if dtype == np.float16 else dtype
+    assert model._w_aug.dtype == compute and model._u_all.dtype == compute
+
+
+@pytest.mark.parametrize("model_dtype,input_dtype", [(np.float32, np.float64), (np.float64, np.float32),
+                                                     (np.float16, np.float64), (np.float32, np.float16)])
+def test_other_float_inputs_are_cast_to_the_model_dtype(rng, model_dtype, input_dtype):
+    model = LSTM(3, 4, dtype=model_dtype, seed=2)
+    X = rng.standard_normal((4, 2, 3)).astype(input_dtype)
+    h0 = rng.standard_normal((2, 4)).astype(input_dtype)
+    y = model.forward_sequence(X, h0)
+    assert y.dtype == model_dtype
+    np.testing.assert_array_equal(y, model.forward_sequence(X.astype(model_dtype), h0.astype(model_dtype)))
+
+
+def test_float16_model_runs_on_rounded_params(rng):
+    params16 = random_params(rng, 3, 5, np.float16)
+    model = LSTM.from_params(params16)
+    X = rng.standard_normal((4, 3)).astype(np.float16)
+    y = model.forward_sequence(X)
+    # computed in float32 from the float16 values, then rounded to float16
+    y32 = LSTM.from_params(params16, dtype=np.float32).forward_sequence(X.astype(np.float32))
+    np.testing.assert_array_equal(y, y32.astype(np.float16))
+
+
+# --------------------------------------------------------------------------- params
+def test_from_params_round_trip(rng):
+    params = random_params(rng, 3, 5)
+    model = LSTM.from_params(params)
+    assert (model.input_size, model.hidden_size, model.dtype) == (3, 5, np.float64)
+    out = model.params
+    assert set(out) == set(PARAM_NAMES) == {f"{r}_{k}" for r in "WUb" for k in GATES}
+    for k in PARAM_NAMES:
+        np.testing.assert_array_equal(out[k], params[k])
+        assert out[k].dtype == np.float64
+    again = LSTM.from_params(out)
+    X = rng.standard_normal((4, 3))
+    np.testing.assert_array_equal(again.forward_sequence(X), model.forward_sequence(X))
+
+
+def test_params_are_copies(rng):
+    params = random_params(rng, 3, 5)
+    model = LSTM.from_params(params)
+    X = rng.standard_normal((4, 3))
+    y = model.forward_sequence(X)
+    params["W_i"][...] = 0.0  # the input dict
+    got = model.params
+    got["U_f"][...] = 0.0  # the returned dict
+    assert not np.all(model.params["W_i"] == 0) and not np.all(model.params["U_f"] == 0)
+    np.testing.assert_array_equal(model.forward_sequence(X), y)
+
+
+def test_from_params_dtype_inference_and_cast(rng):
+    params = random_params(rng, 2, 3, np.float32)
+    assert LSTM.from_params(params).dtype == np.float32
+    mixed = dict(params, W_i=params["W_i"].astype(np.float64))
+    assert LSTM.from_params(mixed).dtype == np.float64
+    as16 = LSTM.from_params(params, dtype=np.float16)
+    assert as16.dtype == np.float16
+    np.testing.assert_array_equal(as16.params["U_g"], params["U_g"].astype(np.float16))
+
+
+def test_from_params_gates_are_wired_to_their_names(rng):
+    """Saturating one gate at a time pins down which parameter drives which gate."""
+    H = 3
+    base = {k: np.zeros((H, 2) if k[0] == "W" else (H, H) if k[0] == "U" else H) for k in PARAM_NAMES}
+    c0 = np.array([[0.5, -2.0, 1.5]])
+    x = np.zeros((1, 2))
+
+    def step(**biases):
+        p = {k: v.copy() for k, v in base.items()}
+        for k, v in biases.items():
+            p[k][...] = v
+        return LSTM.from_params(p).forward(x, None, c0)
+
+    # i = f = o = 1, g = tanh(b_g): c = c0 + tanh(b_g)
+    h, c = step(b_i=50.0, b_f=50.0, b_o=50.0, b_g=0.3)
+    np.testing.assert_allclose(c, c0 + np.tanh(0.3), rtol=1e-15)
+    np.testing.assert_allclose(h, np.tanh(c0 + np.tanh(0.3)), rtol=1e-15)
+    # forget gate closed: c = i * g only
+    h, c = step(b_i=50.0, b_f=-50.0, b_o=50.0, b_g=0.3)
+    np.testing.assert_allclose(c, np.full_like(c0, np.tanh(0.3)), rtol=1e-15)
+    # input gate closed: c = f * c0
+    h, c = step(b_i=-50.0, b_f=50.0, b_o=50.0, b_g=0.3)
+    np.testing.assert_allclose(c, c0, rtol=1e-15)
+    # output gate half open: h = 0.5 * tanh(c)
+    h, c = step(b_i=-50.0, b_f=50.0, b_o=0.0)
+    np.testing.assert_allclose(h, 0.5 * np.tanh(c0), rtol=1e-15)
+    # W_k acts on x, U_k on h: with x = 0 and h0 = 0 neither matters
+    p = dict(base, W_g=np.ones((H, 2)), U_g=np.ones((H, H)), b_i=np.full(H, 50.0))
+    h, c = LSTM.from_params(p).forward(x, None, c0)
+    np.testing.assert_allclose(c, 0.5 * c0, rtol=1e-15)
+
+
+# --------------------------------------------------------------------------- initialisation
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_init_statistics(dtype):
+    I, H = 96, 128
+    p = LSTM(I, H, seed=3, dtype=dtype).params
+    bound = math.sqrt(6.0 / (I + H))
+    tol = 1e-12 if dtype == np.float64 else 1e-5
+    for k in GATES:
+        W, U = p[f"W_{k}"].astype(np.float64), p[f"U_{k}"].astype(np.float64)
+        assert W.shape == (H, I) and U.shape == (H, H)
+        assert np.max(np.abs(W)) <= bound * (1 + np.finfo(dtype).eps)
+        assert np.max(np.abs(W)) > 0.99 * bound  # spans the interval
+        assert abs(W.mean()) < 0.02 * bound
+        assert abs(W.var() / (bound**2 / 3) - 1) < 0.05  # Var U(-a, a) = a^2 / 3
+        np.testing.assert_allclose(U @ U.T, np.eye(H), atol=tol)
+        np.testing.assert_allclose(U.T @ U, np.eye(H), atol=tol)
+        np.testing.assert_array_equal(p[f"b_{k}"], np.zeros(H))
+    # the gates get different matrices
+    assert not np.array_equal(p["W_i"], p["W_f"]) and not np.array_equal(p["U_i"], p["U_o"])
+    # Haar, not a fixed-sign QR: diagonal entries are not all positive
+    assert np.mean(np.diag(p["U_i"]) > 0) < 0.8
+
+
+@pytest.mark.parametrize("n", [1, 2, 7, 40])
+def test_orthogonal_is_the_sign_fixed_qr_of_a_normal_matrix(n):
+    """Q R = A with diag(R) > 0: the unique such Q is Haar-distributed (Mezzadri 2007)."""
+    from lstm_impl.init import orthogonal
+
+    a = np.random.default_rng(n).standard_normal((n, n))
+    q = orthogonal(np.random.default_rng(n), n)
+    r = q.T @ a
+    np.testing.assert_allclose(np.tril(r, -1), 0.0, atol=1e-12)
+    assert np.all(np.diag(r) > 0)
+
+
+def test_orthogonal_init_of_size_one():
+    p = LSTM(2, 1, seed=0).params
+    for k in GATES:
+        assert abs(abs(float(p[f"U_{k}"][0, 0])) - 1.0) < 1e-15
+
+
+@pytest.mark.parametrize("forget_bias", [1.0, 2.5, -1])
+def test_forget_bias_option(forget_bias):
+    p = LSTM(3, 4, seed=0, forget_bias=forget_bias).params
+    np.testing.assert_array_equal(p["b_f"], np.full(4, float(forget_bias)))
+    for k in "igo":
+        np.testing.assert_array_equal(p[f"b_{k}"], np.zeros(4))
+    # only the bias changes: the weights equal those of forget_bias=0
+    p0 = LSTM(3, 4, seed=0).params
+    for k in PARAM_NAMES:
+        if k != "b_f":
+            np.testing.assert_array_equal(p[k], p0[k])
+
+
+def test_seeds_and_rng():
+    a, b, c = (LSTM(5, 7, seed=s).params for s in (11, 11, 12))
+    for k in PARAM_NAMES:
+        np.testing.assert_array_equal(a[k], b[k])
+    assert all(not np.array_equal(a[k], c[k]) for k in PARAM_NAMES if k[0] != "b")
+    d = LSTM(5, 7, rng=np.random.default_rng(11)).params
+    for k in PARAM_NAMES:
+        np.testing.assert_array_equal(a[k], d[k])
+    # the passed generator is advanced: a second model from it differs
+    gen = np.random.default_rng(4)
+    assert not np.array_equal(LSTM(2, 3, rng=gen).params["W_i"], LSTM(2, 3, rng=gen).params["W_i"])
+    # no seed: fresh entropy each time
+    assert not np.array_equal(LSTM(5, 7).params["W_i"], LSTM(5, 7).params["W_i"])
+
+
+def test_global_numpy_rng_is_untouched():
+    np.random.seed(1234)
+    before = np.random.get_state()
+    LSTM(4, 5, seed=1)
+    LSTM(4, 5)
+    LSTM(4, 5, rng=np.random.default_rng(0))
+    after = np.random.get_state()
+    assert before[0] == after[0]
+    np.testing.assert_array_equal(before[1], after[1])
+    assert before[2:] == after[2:]
+    np.random.seed(1234)
+    first = LSTM(4, 5).params["W_i"]
+    np.random.seed(1234)
+    assert not np.array_equal(first, LSTM(4, 5).params["W_i"])  # not drawn from the global RNG
+
+
+# --------------------------------------------------------------------------- extreme inputs
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("big", [800.0, 1e4, 1e30])
+def test_no_warnings_at_extreme_finite_inputs(dtype, big):
+    big = min(big, float(np.finfo(dtype).max) / 8)
+    H = 4
+    rng = np.random.default_rng(0)
+    params = {k: np.zeros((H, 2) if k[0] == "W" else (H, H) if k[0] == "U" else H) for k in PARAM_NAMES}
+    signs = np.array([1.0, -1.0, 1.0, -1.0])
+    for n, k in enumerate(GATES):
+        params[f"b_{k}"] = big * np.roll(signs, n)  # every gate saturates both ways
+        params[f"W_{k}"] = big * np.sign(rng.standard_normal((H, 2))) / 4
+    params = {k: v.astype(dtype) for k, v in params.items()}
+    X = np.array([[1.0, -1.0], [-1.0, 1.0], [0.5, 0.25]], dtype=dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with np.errstate(all="raise"):
+            model = LSTM.from_params(params)
+            y, (h_n, c_n) = model.forward_sequence(X, return_state=True)
+            model.forward(X[0])
+    assert np.all(np.isfinite(y)) and np.all(np.isfinite(c_n))
+    assert np.all(np.abs(y) <= 1.0)
+    y_ref, _, c_ref = naive_lstm(params, X[:, None], np.zeros((1, H)), np.zeros((1, H)))
+    tol = {np.float16: 2e-3, np.float32: 1e-6, np.float64: 1e-15}[dtype]
+    np.testing.assert_allclose(y.astype(np.float64), y_ref[:, 0], atol=tol)
+    np.testing.assert_allclose(c_n.astype(np.float64), c_ref[0], atol=4 * tol)
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_public_sigmoid_has_no_warnings_and_saturates(dtype):
+    fmax = float(np.finfo(dtype).max)
+    z = np.array([-fmax, -1e30, -800, -40, -1, 0, 1, 40, 800, 1e30, fmax], dtype=np.float64)
+    z = z[np.abs(z) <= fmax].astype(dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with np.errstate(all="raise"):
+            s = sigmoid(z)
+    assert s.dtype == dtype
+    assert np.all((s >= 0) & (s <= 1))
+    assert np.all(np.diff(s.astype(np.float64)) >= 0)  # monotone
+    assert s[z == 0][0] == 0.5
+    assert s[-1] == 1.0 and s[0] < 1e-300 + float(np.finfo(dtype).tiny) * 3
+    assert np.isnan(sigmoid(np.array([np.nan], dtype=dtype)))[0]
+
+
+def _exact_sigmoid(z: float) -> float:
+    if abs(z) > 1000:  # exp would overflow Decimal; the rounded results are exactly 0 and 1
+        return 0.0 if z < 0 else 1.0
+    with localcontext() as ctx:
+        ctx.prec = 50
+        return float(1 / (1 + (-Decimal(z)).exp()))
+
+
+def test_sigmoid_float64_accuracy():
+    rng = np.random.default_rng(5)
+    z = np.concatenate([rng.uniform(-40, 40, 3000), rng.uniform(-720, 720, 500),
+                        [0.0, 1e-300, -1e-300, 1e-8, -1e-8, 36.7, 37.5, -708.0, -700.0]])
+    s = sigmoid(z)
+    exact = np.array([_exact_sigmoid(v) for v in z])
+    abs_err = np.abs(s - exact)
+    assert abs_err.max() <= 1e-15  # the bar; in practice about 1.1e-16
+    normal = exact > np.finfo(np.float64).tiny * 4
+    rel_err = abs_err[normal] / exact[normal]
+    assert rel_err.max() <= 8 * np.finfo(np.float64).eps  # relative accuracy down to tiny values
+    assert s[z == -700.0][0] == pytest.approx(math.exp(-700), rel=1e-14)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_gate_activation_kernel_accuracy(dtype):
+    """The in-place kernel used by the LSTM, for both of its forms."""
+    H, B = 8, 5
+    rng = np.random.default_rng(7)
+    z = rng.uniform(-30, 30, (4 * H, B))
+    z[0, 0], z[1, 0], z[2, 0], z[3 * H, 0] = 1e30, -1e30, -800.0, -1e30
+    form = gate_form(dtype)
+    assert form == ("exp" if dtype == np.float64 else "tanh")
+    pre = z.copy()
+    pre[: 3 * H] *= SIGMOID_SCALE[form]  # as the prescaled weights would produce them
+    pre = pre.astype(dtype)
+    with np.errstate(over="raise", invalid="raise", under="ignore"):
+        if form == "exp":
+            activate_gates_exp_(pre, 3 * H, np.full((3 * H, B), exp_clip_bound(np.dtype(dtype)), dtype))
+        else:
+            activate_gates_tanh_(pre, 3 * H)
+    exact_sig = np.vectorize(_exact_sigmoid)(z[: 3 * H].astype(dtype).astype(np.float64))
+    exact_tanh = np.tanh(z[3 * H:].astype(dtype).astype(np.float64))
+    tol = 2.3e-16 if dtype == np.float64 else 1.2e-7
+    np.testing.assert_allclose(pre[: 3 * H], exact_sig, rtol=0, atol=tol)
+    np.testing.assert_allclose(pre[3 * H:], exact_tanh, rtol=0, atol=tol)
+
+
+# --------------------------------------------------------------------------- invariants
+@given(seed=st.integers(0, 2**32 - 1), scale=st.sampled_from([0.1, 1.0, 5.0, 50.0]),
+       dtype=st.sampled_from([np.float32, np.float64]))
+def test_range_invariants(seed, scale, dtype):
+    rng = np.random.default_rng(seed)
+    model = make(rng, 3, 5, dtype=dtype, scale=scale)
+    X = (scale * rng.standard_normal((12, 2, 3))).astype(dtype)
+    c = (3 * rng.standard_normal((2, 5))).astype(dtype)
+    h = rng.uniform(-1, 1, (2, 5)).astype(dtype)
+    c0 = c.copy()
+    slack = 4 * np.finfo(dtype).eps
+    for x in X:
+        h_new, c_new = model.forward(x, h, c)
+        assert np.all(np.abs(h_new) <= 1.0)
+        assert np.all(np.abs(c_new) <= (np.abs(c) + 1) * (1 + slack))
+        h, c = h_new, c_new
+    y, (h_n, c_n) = model.forward_sequence(X, h0=None, c0=c0, return_state=True)
+    assert np.all(np.abs(y) <= 1.0)
+    assert np.all(np.abs(c_n) <= (np.abs(c0) + len(X)) * (1 + slack))
+    assert np.all(np.isfinite(y)) and np.all(np.isfinite(c_n))
+
+
+# --------------------------------------------------------------------------- bad input
+def _model():
+    return LSTM(4, 8, seed=0)
+
+
+BAD_CONSTRUCTOR = [
+    (lambda: LSTM(0, 8), ValueError, ["input_size=0", "positive int"]),
+    (lambda: LSTM(-3, 8), ValueError, ["input_size=-3", "positive int"]),
+    (lambda: LSTM(2.5, 8), TypeError, ["input_size=2.5", "float", "positive int"]),
+    (lambda: LSTM(True, 8), TypeError, ["input_size=True", "bool", "positive int"]),
+    (lambda: LSTM("4", 8), TypeError, ["input_size='4'", "str", "positive int"]),
+    (lambda: LSTM(4, 0), ValueError, ["hidden_size=0", "positive int"]),
+    (lambda: LSTM(4, None), TypeError, ["hidden_size=None", "positive int"]),
+    (lambda: LSTM(4, 8, dtype=np.int32), TypeError, ["dtype=int32", "float16, float32, float64"]),
+    (lambda: LSTM(4, 8, dtype=np.complex128), TypeError, ["dtype=complex128", "float16, float32, float64"]),
+    (lambda: LSTM(4, 8, dtype="nonsense"), TypeError, ["dtype='nonsense'", "float16, float32, float64"]),
+    (lambda: LSTM(4, 8, forget_bias=float("nan")), ValueError, ["forget_bias=nan", "finite"]),
+    (lambda: LSTM(4, 8, forget_bias="1"), TypeError, ["forget_bias='1'", "real number"]),
+    (lambda: LSTM(4, 8, seed=1, rng=np.random.default_rng(1)), ValueError, ["seed=1", "rng", "at most one"]),
+    (lambda: LSTM(4, 8, rng=np.random.RandomState(1)), TypeError, ["rng", "RandomState", "Generator"]),
+]
+
+
+@pytest.mark.parametrize("call,exc,fragments", BAD_CONSTRUCTOR)
+def test_bad_constructor_arguments(call, exc, fragments):
+    assert_error(exc, call, *fragments)
+
+
+BAD_SEQUENCE = [
+    # (X, h0, c0, exception, fragments)
+    (np.zeros(5), None, None, ValueError, ["X.shape=(5,)", "(T, 4) or (T, B, 4)", "input_size=4"]),
+    (np.zeros((5, 3)), None, None, ValueError,
+     ["X.shape=(5, 3), but should be (T, 4) or (T, B, 4) [input_size=4]"]),
+    (np.zeros((5, 2, 3)), None, None, ValueError, ["X.shape=(5, 2, 3)", "(T, B, 4)"]),
+    (np.zeros((5, 2, 4, 1)), None, None, ValueError, ["X.shape=(5, 2, 4, 1)", "(T, B, 4)"]),
+    (np.zeros((5, 4)), np.zeros(3), None, ValueError, ["h0.shape=(3,)", "(H,) = (8,)"]),
+    (np.zeros((5, 4)), None, np.zeros((1, 8)), ValueError, ["c0.shape=(1, 8)", "(H,) = (8,)"]),
+    (np.zeros((5, 2, 4)), np.zeros((3, 8)), None, ValueError, ["h0.shape=(3, 8)", "(B, H)", "(2, 8)"]),
+    (np.zeros((5, 2, 4)), np.zeros(8), None, ValueError, ["h0.shape=(8,)", "(B, H)", "(2, 8)"]),
+    (np.zeros((5, 2, 4)), None, np.zeros((2, 7)), ValueError, ["c0.shape=(2, 7)", "(B, H)", "(2, 8)"]),
+    (np.zeros((5, 4), dtype=np.int64), None, None, TypeError, ["X.dtype=int64", "floating"]),
+    (np.zeros((5, 4), dtype=bool), None, None, TypeError, ["X.dtype=bool", "floating"]),
+    (np.zeros((5, 4), dtype=np.complex128), None, None, TypeError, ["X.dtype=complex128", "floating"]),
+    ([[1, 2, 3, 4]], None, None, TypeError, ["X.dtype=int64", "floating"]),
+    (np.zeros((5, 4)), np.zeros(8, dtype=np.int32), None, TypeError, ["h0.dtype=int32", "floating"]),
+    (np.zeros((5, 4)), None, np.zeros(8, dtype=np.complex64), TypeError, ["c0.dtype=complex64", "floating"]),
+    (np.array([["a"] * 4]), None, None, TypeError, ["X.dtype=<U1", "floating"]),
+]
+
+
+@pytest.mark.parametrize("X,h0,c0,exc,fragments", BAD_SEQUENCE)
+def test_bad_forward_sequence_arguments(X, h0, c0, exc, fragments):
+    assert_error(exc, lambda: _model().forward_sequence(X, h0, c0), *fragments)
+
+
+BAD_STEP = [
+    (np.zeros(3), None, None, ValueError, ["x_t.shape=(3,)", "(4,), (B, 4) or (4, 1)", "input_size=4"]),
+    (np.zeros((2, 3)), None, None, ValueError, ["x_t.shape=(2, 3)", "(4,), (B, 4) or (4, 1)"]),
+    (np.zeros((1, 2, 4)), None, None, ValueError, ["x_t.shape=(1, 2, 4)"]),
+    (np.zeros(()), None, None, ValueError, ["x_t.shape=()"]),
+    (np.zeros(4), np.zeros(7), None, ValueError, ["h_prev.shape=(7,)", "(H,) = (8,)"]),
+    (np.zeros(4), np.zeros((8, 1)), None, ValueError, ["h_prev.shape=(8, 1)", "(H,) = (8,)"]),
+    (np.zeros((3, 4)), None, np.zeros((2, 8)), ValueError, ["c_prev.shape=(2, 8)", "(B, H) = (3, 8)"]),
+    (np.zeros((4, 1)), np.zeros(8), None, ValueError, ["h_prev.shape=(8,)", "(H, 1) = (8, 1)"]),
+    (np.zeros(4, dtype=np.int8), None, None, TypeError, ["x_t.dtype=int8", "floating"]),
+    (np.zeros(4), np.zeros(8, dtype=bool), None, TypeError, ["h_prev.dtype=bool", "floating"]),
+]
+
+
+@pytest.mark.parametrize("x,h,c,exc,fragments", BAD_STEP)
+def test_bad_forward_arguments(x, h, c, exc, fragments):
+    assert_error(exc, lambda: _model().forward(x, h, c), *fragments)
+
+
+def _good_params():
+    return LSTM(4, 3, seed=0).params
+
+
+def _with(**changes):
+    p = _good_params()
+    for k, v in changes.items():
+        if v is None:
+            del p[k]
+        else:
+            p[k] = v
+    return p
+
+
+BAD_PARAMS = [
+    (lambda: LSTM.from_params(_with(U_o=None)), ValueError, ["missing ['U_o']", "should be exactly"]),
+    (lambda: LSTM.from_params(_with(V_x=np.zeros(3))), ValueError, ["unknown ['V_x']", "should be exactly"]),
+    (lambda: LSTM.from_params(_with(U_f=np.zeros((3, 4)))), ValueError,
+     ["params['U_f'].shape=(3, 4), but should be (H, H) = (3, 3)", "H=3, I=4"]),
+    (lambda: LSTM.from_params(_with(W_o=np.zeros((3, 5)))), ValueError,
+     ["params['W_o'].shape=(3, 5)", "(H, I) = (3, 4)"]),
+    (lambda: LSTM.from_params(_with(b_g=np.zeros((3, 1)))), ValueError,
+     ["params['b_g'].shape=(3, 1)", "(H,) = (3,)"]),
+    (lambda: LSTM.from_params(_with(W_i=np.zeros(3))), ValueError, ["params['W_i'].shape=(3,)", "(H, I)"]),
+    (lambda: LSTM.from_params(_with(W_i=np.zeros((0, 4)))), ValueError,
+     ["params['W_i'].shape=(0, 4)", "H, I >= 1"]),
+    (lambda: LSTM.from_params(_with(W_i=np.zeros((3, 4), dtype=np.int64))), TypeError,
+     ["params['W_i'].dtype=int64", "floating"]),
+    (lambda: LSTM.from_params(_with(b_f=np.zeros(3, dtype=bool))), TypeError, ["params['b_f'].dtype=bool"]),
+    (lambda: LSTM.from_params(_with(b_g=np.array([0.0, np.nan, 1.0]))), ValueError,
+     ["params['b_g']", "1 non-finite", "should be all finite"]),
+    (lambda: LSTM.from_params(_with(U_i=np.full((3, 3), np.inf))), ValueError,
+     ["params['U_i']", "9 non-finite"]),
+    (lambda: LSTM.from_params(_with(W_f=np.full((3, 4), 1e300)), dtype=np.float32), ValueError,
+     ["params['W_f'] (as float32)", "non-finite"]),
+    (lambda: LSTM.from_params(_good_params(), dtype=np.int16), TypeError,
+     ["dtype=int16", "float16, float32, float64"]),
+    (lambda: LSTM.from_params([("W_i", np.zeros((3, 4)))]), TypeError, ["params is a list", "mapping"]),
+]
+
+
+@pytest.mark.parametrize("call,exc,fragments", BAD_PARAMS)
+def test_bad_params(call, exc, fragments):
+    assert_error(exc, call, *fragments)
+
+
+def test_non_finite_params_accepted_without_validation():
+    model = LSTM.from_params(_with(b_g=np.array([0.0, np.nan, 1.0])), validate=False)
+    y = model.forward_sequence(np.zeros((1, 4)))  # one step: NaN stays in its unit
+    assert np.isnan(y[0, 1]) and np.all(np.isfinite(y[0, [0, 2]]))
+    assert np.all(np.isnan(model.forward_sequence(np.zeros((2, 4)))[1]))  # then U spreads it
+
+
+# --------------------------------------------------------------------------- independence
+def test_lstm_impl_is_independent_of_the_harness():
+    code = (
+        "import sys, lstm_impl, numpy as np\n"
+        "lstm_impl.LSTM(2, 3, seed=0).forward_sequence(np.zeros((2, 2)))\n"
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('lstm_conformance', 'scipy', 'torch')]\n"
+        "assert not bad, bad\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+    for path in (ROOT / "lstm_impl").glob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        assert not re.search(r"^\s*(from|import)\s+lstm_conformance", text, re.M), path
+        assert "lstm.yaml" not in text and "import yaml" not in text, path
+
+
+def test_repr_and_public_surface():
+    model = LSTM(2, 3, dtype=np.float32, seed=0)
+    assert repr(model) == "LSTM(input_size=2, hidden_size=3, dtype=float32)"
+    assert lstm_impl.LSTM is LSTM
+    assert set(lstm_impl.GATES) == set(GATES)
