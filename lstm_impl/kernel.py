@@ -8,8 +8,8 @@ contiguous memory (NumPy is several times slower on row-strided slices).
 ``h^T`` is read straight from ``y[t-1]`` as a transposed view, and ``h_t`` is
 written into ``y[t]`` through one, so ``h`` needs no buffer of its own.
 
-Memory: ``y`` (T, B, H) + the input projection (T, 4H, B) + a copy of the
-inputs with a ones column (T, B, I + 1) + O(B*H) working state (the gate
+Memory: ``y`` (T, B, H) + the input projection (4H, T*B) + a copy of the
+inputs with a ones column (T*B, I + 1) + O(B*H) working state (the gate
 buffer (4H, B), the cell state (H, B) and, for float64, the (3H, B) clip bound).
 """
 from __future__ import annotations
@@ -42,13 +42,12 @@ def run_sequence(
     if t_len == 0 or b == 0:
         return y, np.array(h0, dtype=cd), np.array(c0, dtype=cd)
     with np.errstate(under="ignore"):  # underflow to 0 is the right answer in an LSTM
-        # Input projection of all steps, bias included, as one (batched) GEMM:
-        # W_aug (4H, I+1) @ [x_t | 1]^T (I+1, B) for every t -> (T, 4H, B), so that
-        # each step adds a contiguous (4H, B) block (a strided one costs 2-3x more).
-        x_aug = np.empty((t_len, b, i_sz + 1), dtype=cd)  # (T, B, I + 1)
-        x_aug[:, :, :i_sz] = x3
-        x_aug[:, :, i_sz] = 1.0
-        xp = np.matmul(w_aug, x_aug.transpose(0, 2, 1))  # (T, 4H, B)
+        # Input projection of all steps, bias included, in one GEMM:
+        # W_aug (4H, I+1) @ [X | 1]^T (I+1, T*B) -> (4H, T*B); column t*B + r is (step t, row r).
+        x_aug = np.empty((t_len * b, i_sz + 1), dtype=cd)  # (T*B, I + 1)
+        x_aug[:, :i_sz] = x3.reshape(t_len * b, i_sz)
+        x_aug[:, i_sz] = 1.0
+        xp = np.matmul(w_aug, x_aug.T).reshape(h4, t_len, b)  # (4H, T, B)
         del x_aug
         gates = np.empty((h4, b), dtype=cd)  # (4H, B): [i; f; o; g] of the current step
         i_g, f_g, o_g, g_g = (gates[k * h_sz:(k + 1) * h_sz] for k in range(4))  # (H, B) each
@@ -57,7 +56,7 @@ def run_sequence(
         h_t = h0.T  # (H, B) view
         for t in range(t_len):
             matmul(u_all, h_t, out=gates)
-            add(gates, xp[t], out=gates)  # pre-activations, sigmoid rows pre-scaled
+            add(gates, xp[:, t], out=gates)  # pre-activations, sigmoid rows pre-scaled
             if hi is not None:
                 activate_gates_exp_(gates, h3, hi)
             else:
