@@ -1,93 +1,9 @@
 #!/usr/bin/env python3
-"""Benchmark lstm_impl against a per-step LSTM and torch.nn.LSTM.
-
-    python tools/bench.py                        # all sizes, float32 and float64
-    python tools/bench.py --dtype float64 --repeats 15 --size 100,32,64,128
-
-The code lives in lstm_conformance/benchmark.py; see its docstring for the method.
-"""
-from __future__ import annotations
-
-import argparse
+"""Benchmark lstm_impl against a per-step LSTM and torch.nn.LSTM. See `python tools/bench.py --help`."""
 import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:  # run from a checkout without installing
-    sys.path.insert(0, str(ROOT))
-
-from lstm_conformance import benchmark  # noqa: E402
-
-
-def parse_size(text: str) -> tuple[int, int, int, int]:
-    try:
-        size = tuple(int(v) for v in text.split(","))
-    except ValueError:
-        size = ()
-    if len(size) != 4 or min(size) < 1:
-        raise argparse.ArgumentTypeError(f"size {text!r}, but should be T,B,I,H (4 positive ints)")
-    return size  # type: ignore[return-value]
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--size", type=parse_size, action="append", metavar="T,B,I,H",
-                   help="a size to run (repeatable); default: "
-                   + "; ".join(",".join(map(str, s)) for s in benchmark.DEFAULT_SIZES))
-    p.add_argument("--dtype", choices=("float16", "float32", "float64"), action="append",
-                   help="dtype to run (repeatable); default: float32 and float64")
-    p.add_argument("--impl", choices=("per-step", "torch"), action="append",
-                   help="implementations to compare with lstm_impl (repeatable); default: both")
-    p.add_argument("--repeats", type=int, default=7, help="timed runs per implementation (default 7)")
-    p.add_argument("--per-step-max-steps", type=int, default=4096, metavar="N",
-                   help="above T*B > N the per-step implementation gets --per-step-repeats runs "
-                   "(default 4096)")
-    p.add_argument("--per-step-repeats", type=int, default=1, metavar="N",
-                   help="runs of the per-step implementation above that limit; 0 skips it (default 1)")
-    p.add_argument("--torch-threads", type=int, default=None,
-                   help="torch threads (default: the BLAS thread count NumPy uses)")
-    p.add_argument("--pause", type=float, default=0.15, metavar="SECONDS",
-                   help="sleep before each timed run, letting the other library's worker "
-                   "threads stop spinning (default 0.15)")
-    p.add_argument("--no-warmup", action="store_true",
-                   help="no untimed 2-step run of the same implementation before each timed run")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--strict", action="store_true", help="exit 1 if a target is not met or outputs disagree")
-    return p
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    if args.repeats < 1:
-        build_parser().error(f"--repeats={args.repeats}, but should be >= 1")
-    cfg = benchmark.Config(
-        sizes=args.size or benchmark.DEFAULT_SIZES,
-        dtypes=args.dtype or benchmark.DEFAULT_DTYPES,
-        repeats=args.repeats,
-        impls=("lstm_impl", *(args.impl or ("per-step", "torch"))),
-        per_step_max_steps=args.per_step_max_steps,
-        per_step_repeats=args.per_step_repeats,
-        torch_threads=args.torch_threads,
-        seed=args.seed,
-        pause=args.pause,
-        warmup=not args.no_warmup,
-    )
-    torch_threads = cfg.torch_threads or benchmark.numpy_blas_threads()
-    for line in benchmark.header_lines(torch_threads):
-        print(line)
-    print(f"repeats {cfg.repeats}, interleaved; ratio = impl median / lstm_impl median\n")
-    rows = benchmark.run(cfg)
-    print()
-    print(benchmark.format_table(rows))
-    lines, all_met = benchmark.target_lines(rows)
-    if lines:
-        print("\nTargets:")
-        print("\n".join(lines))
-    mismatch = any(r.note.startswith("MISMATCH") for r in rows)
-    if mismatch:
-        print("\nMISMATCH: an implementation disagrees with lstm_impl beyond the dtype tolerance")
-    return 1 if args.strict and (mismatch or not all_met) else 0
-
+import _bootstrap  # noqa: F401  (puts the checkout on sys.path)
+from lstm_conformance.bench_cli import main
 
 if __name__ == "__main__":
     sys.exit(main())
