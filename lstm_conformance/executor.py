@@ -8,8 +8,11 @@ the same timeout (a hung thread is abandoned, not killed).
 """
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
+import os
 import signal
+import sys
 import threading
 import traceback
 from typing import Any
@@ -21,7 +24,11 @@ from .compare import NonArray
 
 
 class CaseTimeout(Exception):
-    """The call did not finish within the timeout."""
+    """The call did not finish within the timeout; `note` says what was done about it."""
+
+    def __init__(self, message: str, note: str = "") -> None:
+        super().__init__(message + note)
+        self.note = note
 
 
 class AdapterRaised(Exception):
@@ -37,15 +44,38 @@ class WorkerDied(Exception):
 
 
 def portable(result: Any) -> Any:
-    """The result with anything that is not an ndarray replaced by a NonArray description."""
+    """The result as plain, native-byte-order ndarrays; anything else becomes a NonArray description.
+
+    Subclasses are reduced to their data (a masked array's masked NaN is still a NaN).
+    """
     def one(value: Any) -> Any:
         if isinstance(value, np.ndarray):
+            value = np.asarray(value).view(np.ndarray)
+            if not value.dtype.isnative:
+                value = value.astype(value.dtype.newbyteorder("="))
             return value
         text = repr(value)
         return NonArray(type(value).__module__ + "." + type(value).__qualname__, text[:80] + ("…" if len(text) > 80 else ""))
     if isinstance(result, (tuple, list)):
         return tuple(one(v) for v in result)
     return one(result)
+
+
+def invoke(adapter: Any, method: str, args: tuple) -> Any:
+    """Call one adapter method and normalise its result, so that nothing the adapter
+    returns can raise later in the harness: forward -> portable(...),
+    supports -> bool, skip_reason -> str or None (a missing skip_reason is None)."""
+    fn = getattr(adapter, method, None)
+    if fn is None:
+        return None
+    result = fn(*args)
+    if method == "forward":
+        return portable(result)
+    if method == "supports":
+        return bool(result)
+    if method == "skip_reason":
+        return None if result is None or result is False else str(result)
+    return result
 
 
 def _summary(exc: BaseException) -> str:
@@ -64,14 +94,15 @@ class ThreadExecutor:
 
         def target() -> None:
             try:
-                fn = getattr(self.adapter, method, None)
-                box["result"] = None if fn is None else portable(fn(*args)) if method == "forward" else fn(*args)
+                box["result"] = invoke(self.adapter, method, args)
             except BaseException as exc:  # noqa: BLE001 - everything is reported against the case
                 box["error"] = AdapterRaised(_summary(exc), traceback.format_exc())
 
         worker = threading.Thread(target=target, daemon=True, name=f"adapter-{method}")
-        worker.start()
-        worker.join(timeout)
+        # what the adapter prints goes to stderr, so that a report on stdout stays clean
+        with contextlib.redirect_stdout(sys.stderr):
+            worker.start()
+            worker.join(timeout)
         if worker.is_alive():
             raise CaseTimeout(f"{method} did not return within {timeout:g} s")
         if "error" in box:
@@ -84,6 +115,10 @@ class ThreadExecutor:
 
 def _worker_main(conn: Any, ref: str) -> None:
     """Worker process: build the adapter, then serve (method, args) calls until told to stop."""
+    # what the adapter prints goes to stderr, so that a report on stdout stays clean
+    sys.stdout.flush()
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
     try:
         adapter = build_adapter(load_factory(ref), ref)
         conn.send(("ready", str(adapter.name)))
@@ -102,11 +137,7 @@ def _worker_main(conn: Any, ref: str) -> None:
             return
         method, args = message
         try:
-            fn = getattr(adapter, method, None)
-            result = None if fn is None else fn(*args)
-            if method == "forward":
-                result = portable(result)
-            reply = ("ok", result)
+            reply = ("ok", invoke(adapter, method, args))
         except BaseException as exc:  # noqa: BLE001
             reply = ("raised", (_summary(exc), traceback.format_exc()))
         try:
@@ -168,13 +199,17 @@ class ProcessExecutor:
             ready = True  # the worker is gone; recv below says how
         if not ready:
             self._kill()
-            raise CaseTimeout(f"{method} did not return within {timeout:g} s (worker killed; a fresh one serves the next case)")
+            raise CaseTimeout(f"{method} did not return within {timeout:g} s",
+                              " (worker killed; a fresh one serves the next case)")
         try:
             kind, payload = self._conn.recv()
         except (EOFError, OSError):
             self._proc.join(5)
             code = self._kill()
             raise WorkerDied(f"the implementation's process died during {method} ({_exit_text(code)})") from None
+        except Exception as exc:  # the reply arrived but does not unpickle here
+            self._kill()
+            raise AdapterRaised(f"the result of {method} could not be received: {_summary(exc)}", "") from None
         if kind == "raised":
             raise AdapterRaised(*payload)
         return payload

@@ -67,28 +67,56 @@ def case_arrays(spec: Spec, case: GoldenCase, dtype: str) -> tuple[dict[str, np.
 
 
 def run_case(executor: Any, spec: Spec, case: GoldenCase, dtype: str, timeout: float) -> CaseResult:
-    """Run and judge one case; every failure of the implementation lands in the result."""
+    """Run and judge one case; every failure of the implementation lands in the result.
+
+    `timeout` bounds the whole case: supports, skip_reason and forward share it.
+    """
     start = time.perf_counter()
+    deadline = start + timeout
     variant = dict(case.variant)
+
+    def call(method: str, *args: Any) -> Any:
+        remaining = deadline - time.perf_counter()
+        if remaining <= 0:
+            raise CaseTimeout(f"the case did not finish within {timeout:g} s (before {method})")
+        try:
+            return executor.call(method, args, remaining)
+        except CaseTimeout as exc:  # say the case's timeout, not what was left of it
+            raise CaseTimeout(f"{method} did not return within {timeout:g} s{exc.note}") from None
+
+    def error(reason: str) -> CaseResult:
+        return CaseResult(case.id, "error", [f"{reason} [case {case.id}]"], seconds=time.perf_counter() - start)
+
     try:
-        supported = executor.call("supports", (variant,), timeout)
-        if not supported:
+        if not call("supports", variant):
             return CaseResult(case.id, "skipped", [f"the implementation does not support variant {variant}"])
-        reason = executor.call("skip_reason", (variant, dtype), timeout)
+        reason = call("skip_reason", variant, dtype) or _spec_skip_reason(spec, case, dtype)
         if reason:
-            return CaseResult(case.id, "skipped", [str(reason)])
+            return CaseResult(case.id, "skipped", [reason])
         inputs, params = case_arrays(spec, case, dtype)
-        result = executor.call("forward", (inputs["x"], inputs["h0"], inputs["c0"], params, variant), timeout)
+        result = call("forward", inputs["x"], inputs["h0"], inputs["c0"], params, variant)
     except CaseTimeout as exc:
-        return CaseResult(case.id, "error", [f"timeout: {exc} [case {case.id}]"], seconds=time.perf_counter() - start)
+        return error(f"timeout: {exc}")
     except AdapterRaised as exc:
-        return CaseResult(case.id, "error", [f"raised {exc.summary} [case {case.id}]"], seconds=time.perf_counter() - start)
+        return error(f"raised {exc.summary}")
     except (WorkerDied, AdapterError) as exc:  # AdapterError: a fresh worker could not start
-        return CaseResult(case.id, "error", [f"{exc} [case {case.id}]"], seconds=time.perf_counter() - start)
+        return error(str(exc))
     seconds = time.perf_counter() - start
-    judgement = judge_case(spec, case.record, dtype, result)
+    try:
+        judgement = judge_case(spec, case.record, dtype, result)
+    except Exception as exc:  # noqa: BLE001 - an output the judge cannot even look at
+        return error(f"the outputs could not be judged: {type(exc).__name__}: {exc}")
     status = "passed" if judgement.passed else "failed"
     return CaseResult(case.id, status, list(judgement.reasons), judgement, seconds)
+
+
+def _spec_skip_reason(spec: Spec, case: GoldenCase, dtype: str) -> str | None:
+    """The spec may exclude flagged cases at a dtype (e.g. float16 with inputs in the hundreds)."""
+    entry = spec.data["tolerances"][dtype]
+    hit = sorted(set(entry.get("skip_flags", [])) & set(case.flags))
+    if hit:
+        return f"spec: {dtype} skips cases flagged {hit}: {entry.get('skip_reason', '')}".rstrip(": ")
+    return None
 
 
 def run_conformance(impl: str | Any, *, dtype: str = "float64", patterns: Sequence[str] | None = None,
