@@ -17,6 +17,8 @@ the case with that reason (e.g. "ONNX Runtime's LSTM has no float64 kernel").
 from __future__ import annotations
 
 import importlib
+import os
+import sys
 from typing import Any, Callable, Mapping, Protocol, runtime_checkable
 
 import numpy as np
@@ -71,6 +73,11 @@ def load_factory(ref: str) -> Callable[[], Any]:
     """Import MODULE:ATTR (or a built-in name) and return the callable."""
     target = resolve(ref)
     module_name, _, attr = target.partition(":")
+    # `python path/to/tools/conformance.py` puts tools/ on sys.path, not the folder the
+    # user stands in; an adapter module there should import as it does with `python -m`.
+    cwd = os.getcwd()
+    if cwd not in sys.path and "" not in sys.path:
+        sys.path.append(cwd)
     try:
         module = importlib.import_module(module_name)
     except Exception as exc:  # any import failure is the adapter's, reported plainly

@@ -47,6 +47,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _output_problem(path: Path) -> str | None:
+    """Why the report cannot be written to `path`, found before the run rather than after it."""
+    if path.is_dir():
+        return "is a folder, but should be a file path"
+    if not path.parent.is_dir():
+        return f"its folder {str(path.parent)!r} does not exist"
+    if not os.access(path.parent, os.W_OK):
+        return f"its folder {str(path.parent)!r} is not writable"
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -55,6 +66,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"conformance.py: usage error: --timeout={args.timeout!r}, but should be a number of seconds "
               f"in (0, {MAX_TIMEOUT:g}]", file=sys.stderr)
         return EXIT_USAGE
+    if args.output is not None:
+        problem = _output_problem(args.output)
+        if problem:
+            print(f"conformance.py: usage error: --output={str(args.output)!r}: {problem}", file=sys.stderr)
+            return EXIT_USAGE
     dtypes = list(dict.fromkeys(args.dtype or ["float64"]))
     results = []
     try:
@@ -70,7 +86,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         text = "\n".join(report.render_tables(r, args.format, args.verbose) for r in results)
     if args.output:
-        atomic_write(args.output, text.encode("utf-8"))
+        try:
+            atomic_write(args.output, text.encode("utf-8"))
+        except OSError as exc:
+            print(f"conformance.py: error: cannot write --output={str(args.output)!r}: {exc}", file=sys.stderr)
+            return EXIT_USAGE
         for r in results:
             print(f"{report.verdict_line(r)}; report written to {args.output}")
     else:

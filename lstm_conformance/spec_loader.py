@@ -20,7 +20,7 @@ from .expressions import Expression, ExpressionError, parse_expression
 
 SCHEMA_FILE = "lstm.schema.json"
 BUILTIN_FUNCTIONS = frozenset({"exp", "abs"})
-_FLOATISH = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+$")
+_FLOATISH = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+$")  # what YAML 1.2 calls a float
 
 
 class SpecError(ValueError):
@@ -170,13 +170,13 @@ def load_spec(path: str | Path | None = None) -> Spec:
                             knode.start_mark.line + 1, knode.start_mark.column + 1)
     if not isinstance(data, dict):
         raise fail((), f"the spec must be a mapping, got {type(data).__name__}")
-    _validate_schema(data, fail)
+    _validate_schema(data, root, fail)
     spec = Spec(path=path, data=data, sha256=hashlib.sha256(raw).hexdigest())
     _check_semantics(spec, fail)
     return spec
 
 
-def _validate_schema(data: dict, fail) -> None:
+def _validate_schema(data: dict, root: yaml.Node | None, fail) -> None:
     import jsonschema
 
     schema = json.loads((paths.spec_dir() / SCHEMA_FILE).read_text(encoding="utf-8"))
@@ -189,8 +189,10 @@ def _validate_schema(data: dict, fail) -> None:
     while err.context:
         err = sorted(err.context, key=lambda e: -len(e.absolute_path))[0]
     message = err.message
-    if err.validator == "type" and isinstance(err.instance, str) and _FLOATISH.match(err.instance.strip()):
-        message += (f" (YAML 1.1 reads {err.instance!r} as a string: write it with a dot,"
+    node = _node_at(root, list(err.absolute_path))
+    plain = isinstance(node, yaml.ScalarNode) and not node.style  # quoted on purpose: no YAML trap
+    if err.validator == "type" and plain and isinstance(err.instance, str) and _FLOATISH.match(err.instance.strip()):
+        message += (f" (YAML 1.1 reads {err.instance!r} as a string: write it with a dot and a signed exponent,"
                     f" e.g. {_with_dot(err.instance)})")
     more = f" (and {len(errors) - 1} more schema error(s))" if len(errors) > 1 else ""
     raise fail(list(err.absolute_path), f"{message}{more}")
@@ -200,6 +202,8 @@ def _with_dot(text: str) -> str:
     mant, _, exp = text.strip().lower().partition("e")
     if "." not in mant:
         mant += ".0"
+    if exp[:1] not in "+-":
+        exp = "+" + exp  # YAML 1.1 floats need a signed exponent too
     return f"{mant}e{exp}"
 
 

@@ -140,3 +140,20 @@ def test_adapter_output_does_not_corrupt_the_json_report(isolation):
     assert run.returncode == 0, run.stderr
     assert json.loads(run.stdout)["summary"]["passed"] == 1
     assert "debug: forward called" in run.stderr
+
+
+@pytest.mark.parametrize("target, words", [(".", "is a folder"), ("no/such/folder/report.json", "does not exist")])
+def test_a_bad_output_path_is_a_usage_error_before_the_run(tmp_path, target, words):
+    run = subprocess.run([sys.executable, str(ROOT / "tools" / "conformance.py"), "--output", target],
+                         capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert run.returncode == 2 and words in run.stderr and "--output" in run.stderr, run.stderr
+    assert not (tmp_path / "no").exists()
+
+
+def test_output_file_gets_the_report(tmp_path):
+    out = tmp_path / "report.json"
+    run = subprocess.run([sys.executable, str(ROOT / "tools" / "conformance.py"), "--format", "json", "--output", str(out),
+                          "--cases", ONE[0]], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert json.loads(out.read_text())["summary"] == {"passed": 1, "failed": 0, "skipped": 0, "errors": 0}
+    assert f"report written to {out}" in run.stdout

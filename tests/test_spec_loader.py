@@ -38,7 +38,7 @@ def _line_of(path: Path, needle: str) -> int:
 BROKEN = [
     # (id, old text, new text, words the message must contain, line needle or None)
     ("yaml-float-trap", "float32: {atol: 1.0e-5, rtol: 1.0e-5}", "float32: {atol: 1e-5, rtol: 1.0e-5}",
-     ["tolerances.float32.atol", "'1e-5' is not of type 'number'", "write it with a dot", "1.0e-5"], "float32: {atol: 1e-5"),
+     ["tolerances.float32.atol", "'1e-5' is not of type 'number'", "write it with a dot and a signed exponent, e.g. 1.0e-5"], "float32: {atol: 1e-5"),
     ("duplicate-key", "  f: {description: forget gate, activation: sigmoid}\n",
      "  f: {description: forget gate, activation: sigmoid}\n  f: {description: again, activation: tanh}\n",
      ["gates.f", "duplicate key"], "f: {description: again"),
@@ -103,3 +103,16 @@ def test_loader_never_constructs_python_objects(tmp_path):
     path.write_text("spec: !!python/object/apply:os.system ['echo pwned']\n")
     with pytest.raises(SpecError, match="invalid YAML"):
         load_spec(path)
+
+
+def test_float_hint_asks_for_a_signed_exponent(project_copy):
+    path = _mutated(project_copy, "float32: {atol: 1.0e-5", "float32: {atol: 1.0e5")
+    with pytest.raises(SpecError, match=r"write it with a dot and a signed exponent, e\.g\. 1\.0e\+5"):
+        load_spec(path)
+
+
+def test_a_quoted_number_is_not_blamed_on_yaml(project_copy):
+    path = _mutated(project_copy, "float32: {atol: 1.0e-5", "float32: {atol: '1.0e-5'")
+    with pytest.raises(SpecError) as info:
+        load_spec(path)
+    assert "'1.0e-5' is not of type 'number'" in str(info.value) and "YAML 1.1" not in str(info.value)
