@@ -189,19 +189,20 @@ class NumpyOps:
     def gt(self, a, b): return np.greater(a, np.subtract(b, self._slack(b)))
 
 
-def _check_ranges(spec: Spec, record: dict, dtype: str, outputs: dict[str, Any], judgement: CaseJudgement) -> None:
-    atol, rtol = spec.tolerance(dtype)
-    case_id = record["id"]
-    env: dict[str, Any] = {k: np.asarray(v, dtype=np.float64) for k, v in record["inputs"].items()}
-    env.update(record["dims"])
+def check_invariants(spec: Spec, values: dict[str, Any], env: dict[str, Any], atol: float, rtol: float,
+                     expected_shapes: dict[str, tuple] | None = None) -> list[RangeCheck]:
+    """The spec's range invariants on every quantity in `values` (outputs, or one step's
+    quantities); `env` holds the other names a `holds` rule reads (inputs, dims, c_prev).
+    Comparisons allow atol + rtol * |bound|; non-finite values are left to `finite`."""
     ops = NumpyOps(atol, rtol)
     functions = {"abs": np.abs, "exp": np.exp}
+    checks = []
     for inv in spec.invariants():
         quantity = inv["quantity"]
-        value = outputs.get(quantity)
-        if quantity not in outputs or not isinstance(value, np.ndarray) or value.dtype.kind != "f":
+        value = values.get(quantity)
+        if not isinstance(value, np.ndarray) or value.dtype.kind != "f":
             continue
-        if value.shape != tuple(np.shape(record["expected"][quantity])):
+        if expected_shapes is not None and value.shape != expected_shapes.get(quantity):
             continue
         v = value.astype(np.float64)
         finite = np.isfinite(v)
@@ -214,9 +215,20 @@ def _check_ranges(spec: Spec, record: dict, dtype: str, outputs: dict[str, Any],
         else:
             expr = spec.invariant_checks[inv["name"]]
             with np.errstate(all="ignore"):
-                ok = np.asarray(evaluate(expr, {**env, quantity: v}, ops, functions), dtype=bool)
+                ok = np.asarray(evaluate(expr, {**env, **values, quantity: v}, ops, functions), dtype=bool)
             rule = expr.text
-        violations = int(np.count_nonzero(finite & ~ok))  # non-finite values are the `finite` invariant's
-        judgement.ranges.append(RangeCheck(inv["name"], quantity, rule, violations == 0, violations, lo_obs, hi_obs))
-        if violations:
-            judgement.reasons.append(f"{quantity}: {violations} value(s) break {inv['name']} ({rule}) [case {case_id}]")
+        violations = int(np.count_nonzero(finite & ~ok))
+        checks.append(RangeCheck(inv["name"], quantity, rule, violations == 0, violations, lo_obs, hi_obs))
+    return checks
+
+
+def _check_ranges(spec: Spec, record: dict, dtype: str, outputs: dict[str, Any], judgement: CaseJudgement) -> None:
+    atol, rtol = spec.tolerance(dtype)
+    env: dict[str, Any] = {k: np.asarray(v, dtype=np.float64) for k, v in record["inputs"].items()}
+    env.update(record["dims"])
+    shapes = {k: tuple(np.shape(v)) for k, v in record["expected"].items()}
+    for check in check_invariants(spec, outputs, env, atol, rtol, shapes):
+        judgement.ranges.append(check)
+        if not check.ok:
+            judgement.reasons.append(f"{check.quantity}: {check.violations} value(s) break {check.name} "
+                                     f"({check.rule}) [case {record['id']}]")

@@ -9,6 +9,7 @@ same parsed equation runs on Decimal lists (the reference), floats, or NumPy arr
 from __future__ import annotations
 
 import ast
+import math
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Protocol
 
@@ -55,6 +56,8 @@ def _check(node: ast.AST, text: str, names: set, functions: set, allow_compare: 
     if isinstance(node, ast.Constant):
         if isinstance(node.value, bool) or not isinstance(node.value, (int, float)):
             raise bad(f"constant {node.value!r}")
+        if not math.isfinite(node.value):
+            raise bad(f"the non-finite constant {node.value!r}")
     elif isinstance(node, ast.Name):
         names.add(node.id)
     elif isinstance(node, ast.BinOp):
@@ -133,3 +136,41 @@ def _eval(node: ast.expr, text: str, env: Mapping[str, Any], ops: Any,
         right = _eval(node.comparators[0], text, env, ops, functions)
         return getattr(ops, _COMPARE[type(node.ops[0])])(left, right)
     raise ExpressionError(f"unsupported node {type(node).__name__} in {text!r}")
+
+
+class ShapeOps:
+    """Evaluates shapes instead of values: () scalar, (n,) vector, (r, c) matrix."""
+
+    def const(self, value: float) -> tuple:
+        return ()
+
+    def _same(self, a: tuple, b: tuple, op: str) -> tuple:
+        if a == () or a == b:
+            return b
+        if b == ():
+            return a
+        raise ExpressionError(f"{op} of shapes {a} and {b}: they should be equal, or one a scalar")
+
+    def add(self, a, b): return self._same(a, b, "+")
+    def sub(self, a, b): return self._same(a, b, "-")
+    def mul(self, a, b): return self._same(a, b, "*")
+    def div(self, a, b): return self._same(a, b, "/")
+    def le(self, a, b): return self._same(a, b, "<=")
+    def lt(self, a, b): return self._same(a, b, "<")
+    def ge(self, a, b): return self._same(a, b, ">=")
+    def gt(self, a, b): return self._same(a, b, ">")
+    def neg(self, a): return a
+
+    def matvec(self, a: tuple, b: tuple) -> tuple:
+        if len(a) != 2 or len(b) != 1 or a[1] != b[0]:
+            raise ExpressionError(f"@ of shapes {a} and {b}: it should be a matrix (r, c) times a vector (c,)")
+        return (a[0],)
+
+
+def elementwise_shape_function(name: str) -> Callable[..., tuple]:
+    """A unary elementwise function for ShapeOps: checks it gets exactly one argument."""
+    def fn(*args: tuple) -> tuple:
+        if len(args) != 1:
+            raise ExpressionError(f"{name}() takes one argument, got {len(args)}")
+        return args[0]
+    return fn

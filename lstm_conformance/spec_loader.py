@@ -6,6 +6,7 @@ column. Every error is a SpecError naming the file, line, column and key path.
 """
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import re
@@ -16,7 +17,8 @@ from typing import Any, Iterable, Sequence
 import yaml
 
 from . import paths
-from .expressions import Expression, ExpressionError, parse_expression
+from .expressions import (Expression, ExpressionError, ShapeOps, elementwise_shape_function, evaluate,
+                          parse_expression)
 
 SCHEMA_FILE = "lstm.schema.json"
 BUILTIN_FUNCTIONS = frozenset({"exp", "abs"})
@@ -236,9 +238,6 @@ def _check_semantics(spec: Spec, fail) -> None:
         if expr.functions - BUILTIN_FUNCTIONS:
             raise fail(("activations", name, "definition"),
                        f"an activation may call only {sorted(BUILTIN_FUNCTIONS)}, found {sorted(expr.functions - BUILTIN_FUNCTIONS)}")
-        lo, hi = entry["range"]
-        if lo > hi:
-            raise fail(("activations", name, "range"), f"range [{lo}, {hi}] is empty")
         spec.activations[name] = expr
     for gate, entry in d["gates"].items():
         if entry["activation"] not in activation_names:
@@ -274,6 +273,15 @@ def _check_semantics(spec: Spec, fail) -> None:
     for name, entry in d["outputs"].items():
         if entry["from"] not in spec.equations:
             raise fail(("outputs", name, "from"), f"{entry['from']!r} is not an equation in step.equations")
+    for gate, entry in d["gates"].items():
+        tree = spec.equations[gate].tree
+        called = tree.func.id if isinstance(tree, ast.Call) and isinstance(tree.func, ast.Name) else None
+        if called != entry["activation"]:
+            raise fail(("step", "equations", gate), f"gate {gate!r} has activation {entry['activation']!r} in gates, "
+                       f"but its equation applies {called or 'no activation'} at the top")
+    _dry_run(spec, fail)
+    step_names = set(spec.equations) | set(state) | set(d["parameters"]) | per_step_inputs
+    output_names = set(d["outputs"]) | set(d["inputs"]) | set(d["dimensions"])
     quantities = set(spec.equations) | set(d["outputs"]) | {"all"}
     for k, inv in enumerate(d["invariants"]):
         if inv["quantity"] not in quantities:
@@ -281,4 +289,52 @@ def _check_semantics(spec: Spec, fail) -> None:
         if "range" in inv and inv["range"][0] > inv["range"][1]:
             raise fail(("invariants", k, "range"), f"range {inv['range']} is empty")
         if "holds" in inv and inv["holds"] != "finite":
-            spec.invariant_checks[inv["name"]] = _parse(inv["holds"], ("invariants", k, "holds"), fail, allow_compare=True)
+            keypath = ("invariants", k, "holds")
+            expr = _parse(inv["holds"], keypath, fail, allow_compare=True)
+            if not isinstance(expr.tree, ast.Compare):
+                raise fail(keypath, f"{expr.text!r} is not a comparison, so it could never fail; write e.g. a <= b")
+            names = step_names if inv["quantity"] in spec.equations else output_names
+            if expr.names - names:
+                raise fail(keypath, f"{sorted(expr.names - names)} unknown here; known are {sorted(names)}")
+            if expr.functions - BUILTIN_FUNCTIONS:
+                raise fail(keypath, f"unknown function(s) {sorted(expr.functions - BUILTIN_FUNCTIONS)}; "
+                                    f"known are {sorted(BUILTIN_FUNCTIONS)}")
+            spec.invariant_checks[inv["name"]] = expr
+
+
+# distinct sizes, so that a swapped dimension shows in the dry run
+_DRY_DIMS = {"T": 7, "B": 5, "I": 3, "H": 2}
+
+
+def _row_shape(shape: list, drop: Sequence[str], dims: dict[str, int]) -> tuple[int, ...]:
+    """The shape seen by one batch row at one step: `shape` without its leading `drop` axes."""
+    if [str(s) for s in shape[:len(drop)]] != list(drop):
+        return tuple(eval_dim(s, dims) for s in shape)
+    return tuple(eval_dim(s, dims) for s in shape[len(drop):])
+
+
+def _dry_run(spec: Spec, fail) -> None:
+    """Evaluate every equation on shapes, so a mismatch is reported here, with its key path."""
+    d = spec.data
+    dims = {name: _DRY_DIMS.get(name, 11 + i) for i, name in enumerate(d["dimensions"])}
+    env: dict[str, Any] = {n: tuple(eval_dim(s, dims) for s in e["shape"]) for n, e in d["parameters"].items()}
+    for n, e in d["inputs"].items():
+        if e["shape"][:1] == ["T"]:
+            env[f"{n}_t"] = _row_shape(e["shape"], ["T", "B"], dims)
+    for sname, e in d["step"]["state"].items():
+        env[sname] = _row_shape(d["inputs"][e["init"]]["shape"], ["B"], dims)
+    functions = {n: elementwise_shape_function(n) for n in set(spec.activations) | BUILTIN_FUNCTIONS}
+    for name, expr in spec.equations.items():
+        try:
+            env[name] = evaluate(expr, env, ShapeOps(), functions)
+        except ExpressionError as exc:
+            raise fail(("step", "equations", name), f"{exc} [dims {dims}]") from None
+    for sname, e in d["step"]["state"].items():
+        if env[e["next"]] != env[sname]:
+            raise fail(("step", "state", sname, "next"), f"{e['next']} has shape {env[e['next']]}, but the state "
+                       f"{sname} has {env[sname]} [dims {dims}]")
+    for name, e in d["outputs"].items():
+        want = _row_shape(e["shape"], ["T", "B"] if e["take"] == "all_steps" else ["B"], dims)
+        if env[e["from"]] != want:
+            raise fail(("outputs", name), f"{e['from']} has shape {env[e['from']]} per row and step, but {name} "
+                       f"{e['shape']} needs {want} [dims {dims}]")

@@ -81,14 +81,14 @@ def test_lstm_impl_agrees_with_the_reference_float_mode(spec, problem):
 
 @given(lstm_problem())
 def test_lstm_impl_keeps_the_spec_range_invariants(spec, problem):
+    from lstm_conformance.compare import check_invariants
     inputs, params = problem
     y, h_n, c_n = _run_impl(inputs, params)
     outputs = {"y": y, "h_n": h_n, "c_n": c_n}
-    T = inputs["x"].shape[0]
-    for inv in spec.invariants():
-        q = inv["quantity"]
-        if q in outputs and "range" in inv:
-            lo, hi = inv["range"]
-            assert np.all((outputs[q] >= lo) & (outputs[q] <= hi)), inv["name"]
-    assert np.all(np.abs(c_n) <= np.abs(inputs["c0"]) + T + 1e-9)
+    T, B, I = inputs["x"].shape
+    env = {**inputs, "T": T, "B": B, "I": I, "H": h_n.shape[1]}
+    atol, rtol = spec.tolerance("float64")
+    checks = check_invariants(spec, outputs, env, atol, rtol)
+    assert {c.quantity for c in checks} == {inv["quantity"] for inv in spec.invariants() if inv["quantity"] in outputs}
+    assert all(c.ok for c in checks), [c for c in checks if not c.ok]
     assert all(np.all(np.isfinite(v)) for v in outputs.values())
