@@ -26,6 +26,7 @@ FLAG_TEXT = {
     "saturating_50": "pre-activations beyond +50 and below -50",
     "saturating_800": "pre-activations beyond +800 and below -800",
     "large_cell": "|c| reaches 5 or more",
+    "large_inputs": "some |x| is 100 or more",
 }
 
 
@@ -173,6 +174,7 @@ def check_case(case: CaseDef, spec: Spec, inputs: dict, params: dict, trace: lis
         "saturating_50": pre.max() > 50 and pre.min() < -50,
         "saturating_800": pre.max() > 800 and pre.min() < -800,
         "large_cell": np.abs(cells).max() >= 5,
+        "large_inputs": np.abs(x).max() >= 100,
         "general": True,
     }
     for flag in case.flags:

@@ -170,3 +170,9 @@ def test_conformance_cli_reports_a_tampered_golden_as_a_harness_error(project_co
                          capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert run.returncode == 2, run.stdout + run.stderr
     assert "base-T5-B3-I5-H3.json" in run.stderr and "does not match the manifest" in run.stderr
+
+
+def test_case_schema_knows_exactly_the_case_list_flags():
+    from lstm_conformance.cases import FLAG_TEXT
+    schema = json.loads((GOLDEN / "case.schema.json").read_text())
+    assert schema["properties"]["flags"]["items"]["enum"] == list(FLAG_TEXT)

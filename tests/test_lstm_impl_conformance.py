@@ -92,3 +92,13 @@ def test_lstm_impl_keeps_the_spec_range_invariants(spec, problem):
     assert {c.quantity for c in checks} == {inv["quantity"] for inv in spec.invariants() if inv["quantity"] in outputs}
     assert all(c.ok for c in checks), [c for c in checks if not c.ok]
     assert all(np.all(np.isfinite(v)) for v in outputs.values())
+
+
+def test_float16_runs_every_case_but_those_the_spec_skips(spec, golden_cases):
+    result = run_conformance("numpy", dtype="float16", isolate=False)
+    skip_flags = set(spec.data["tolerances"]["float16"]["skip_flags"])
+    should_skip = {c.id for c in golden_cases if skip_flags & set(c.flags)}
+    assert should_skip, "no golden case carries float16's skip flags: the skip is dead"
+    assert {c.id for c in result.cases if c.status == "skipped"} == should_skip
+    assert {c.id for c in result.cases if c.status == "passed"} == {c.id for c in golden_cases} - should_skip
+    assert all(c.reasons[0].startswith("spec: float16 skips cases flagged") for c in result.cases if c.status == "skipped")
