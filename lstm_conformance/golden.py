@@ -227,14 +227,16 @@ def describe_difference(old: bytes, new: bytes) -> str:
         return f"not valid JSON ({exc})"
     parts = []
     for key in sorted(set(a) | set(b)):
-        if a.get(key) == b.get(key):
+        if json.dumps(a.get(key)) == json.dumps(b.get(key)):  # json, not ==: -0.0 == 0.0
             continue
         xs, ys = list(_flatten(a.get(key))), list(_flatten(b.get(key)))
         if len(xs) != len(ys) or not all(isinstance(v, (int, float)) for v in xs + ys):
             parts.append(f"{key} differs")
             continue
-        diffs = [abs(x - y) for x, y in zip(xs, ys) if x != y]
-        parts.append(f"{key}: {len(diffs)} of {len(xs)} numbers differ, max |diff| {max(diffs):.3g}")
+        diffs = [abs(x - y) for x, y in zip(xs, ys) if repr(x) != repr(y)]
+        zeros = sum(1 for x, y in zip(xs, ys) if x == y and repr(x) != repr(y))
+        note = f" ({zeros} only in the sign of zero)" if zeros else ""
+        parts.append(f"{key}: {len(diffs)} of {len(xs)} numbers differ{note}, max |diff| {max(diffs):.3g}")
     return "; ".join(parts) or "bytes differ (formatting)"
 
 

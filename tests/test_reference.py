@@ -206,3 +206,12 @@ def _flat(value):
     if isinstance(value, list):
         return [v for item in value for v in _flat(item)]
     return [value]
+
+
+def test_decimal_mode_keeps_tiny_values_exact(spec):
+    """tanh(1e-70) by the spec's (1 - exp(-2z)) / (1 + exp(-2z)) cancels 70 digits; the reference must not lose them."""
+    params = _params(b_f=800.0, b_i=-800.0, b_o=800.0)  # f = o = 1, i = 0 to far beyond float64
+    inputs = {"x": [[[0.0]]], "h0": [[0.0]], "c0": [[1e-70]]}
+    out = run_reference(spec, inputs, params, mode="decimal")
+    assert out["c_n"] == [[1e-70]]
+    assert out["h_n"] == [[1e-70]]  # tanh(z) = z - z^3/3 + ...: 1e-70 to the last bit

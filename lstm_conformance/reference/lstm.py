@@ -58,8 +58,18 @@ def _backend(spec: Spec, mode: str) -> tuple[ListOps, dict[str, Callable], Calla
 
 
 def _activation(definition: Expression, ops: ListOps, functions: dict[str, Callable]) -> Callable:
-    """A scalar function that evaluates the spec's definition with z bound to its argument."""
+    """A scalar function that evaluates the spec's definition with z bound to its argument.
+
+    In decimal mode a small |z| gets extra digits, as many as it has leading zeros:
+    a definition such as (1 - exp(-2z)) / (1 + exp(-2z)) cancels that many digits
+    away, and the result must still be right to the last float64 bit.
+    """
     def activation(z: Any) -> Any:
+        if isinstance(z, decimal.Decimal) and z and z.adjusted() < 0:
+            with decimal.localcontext() as ctx:
+                ctx.prec += -z.adjusted()
+                result = evaluate(definition, {"z": z}, ops, functions)
+            return +result  # rounded back to the working precision
         return evaluate(definition, {"z": z}, ops, functions)
     return activation
 
