@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import os
 import subprocess
 import sys
@@ -176,3 +177,59 @@ def test_case_schema_knows_exactly_the_case_list_flags():
     from lstm_conformance.cases import FLAG_TEXT
     schema = json.loads((GOLDEN / "case.schema.json").read_text())
     assert schema["properties"]["flags"]["items"]["enum"] == list(FLAG_TEXT)
+
+
+MANIFEST_BREAKS = [
+    ("not-an-object", lambda m: [], "is list, but should be an object"),
+    ("no-spec", lambda m: {k: v for k, v in m.items() if k != "spec"}, "spec should be an object with a sha256"),
+    ("redirected-file", lambda m: {**m, "cases": {**m["cases"], "base-T3-B2-I4-H5": {
+        **m["cases"]["base-T3-B2-I4-H5"], "file": "cases/base-T1-B1-I1-H1.json"}}}, "cases.base-T3-B2-I4-H5 is"),
+]
+
+
+@pytest.mark.parametrize("mutate, words", [b[1:] for b in MANIFEST_BREAKS], ids=[b[0] for b in MANIFEST_BREAKS])
+def test_a_malformed_manifest_is_a_named_error_for_the_runner_and_check(project_copy, spec, mutate, words):
+    path = project_copy / "golden" / "manifest.json"
+    path.write_text(json.dumps(mutate(json.loads(path.read_text()))))
+    with pytest.raises(GoldenError, match=words):
+        load_golden(project_copy / "golden", spec=spec)
+    run = _regen("--check", "--golden-dir", str(project_copy / "golden"))
+    assert run.returncode == 1 and "MANIFEST" in run.stdout and words.split(" is")[0] in run.stdout, run.stdout
+
+
+def test_a_manifest_edit_alone_fails_the_check(project_copy):
+    path = project_copy / "golden" / "manifest.json"
+    manifest = json.loads(path.read_text())
+    manifest["spec"]["version"] = "9.9.9"
+    path.write_text(json.dumps(manifest, indent=1) + "\n")
+    run = _regen("--check", "--golden-dir", str(project_copy / "golden"))
+    assert run.returncode == 1 and "differs from the manifest a regeneration writes" in run.stdout
+
+
+def _rehash(project_copy, case_id, record):
+    import hashlib
+    data = golden.dumps_case(record)
+    (project_copy / "golden" / "cases" / f"{case_id}.json").write_bytes(data)
+    mpath = project_copy / "golden" / "manifest.json"
+    manifest = json.loads(mpath.read_text())
+    manifest["cases"][case_id]["sha256"] = hashlib.sha256(data).hexdigest()
+    mpath.write_text(json.dumps(manifest))
+
+
+@pytest.mark.parametrize("edit, words", [
+    (lambda r: r["inputs"].pop("x"), "'x' is a required property"),
+    (lambda r: r["expected"]["y"].pop(), "expected.y.shape=(2, 2, 5), but should be (3, 2, 5)"),
+    (lambda r: r.__setitem__("id", "other"), "id='other', but the manifest lists it as 'base-T3-B2-I4-H5'"),
+])
+def test_a_malformed_case_file_is_a_harness_error_not_the_implementations(project_copy, spec, edit, words):
+    cid = "base-T3-B2-I4-H5"
+    record = json.loads((project_copy / "golden" / "cases" / f"{cid}.json").read_text())
+    edit(record)
+    _rehash(project_copy, cid, record)
+    with pytest.raises(GoldenError, match=re.escape(words)):
+        load_golden(project_copy / "golden", spec=spec)
+
+
+def test_check_with_a_pattern_matching_nothing_is_an_error():
+    run = _regen("--check", "--cases", "no-such-case-*")
+    assert run.returncode == 2 and "no case in" in run.stderr and "no-such-case-*" in run.stderr
