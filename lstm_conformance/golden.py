@@ -286,6 +286,9 @@ class GoldenCase:
         return self.record.get("flags", [])
 
 
+_VALIDATED: set[tuple] = set()  # (file sha256, id, spec sha256, golden dir) of records that passed
+
+
 def _read_manifest(golden_dir: Path) -> dict:
     """The manifest, checked for the structure the runner relies on."""
     manifest_path = golden_dir / MANIFEST
@@ -338,7 +341,10 @@ def load_golden(golden_dir: Path | None = None, patterns: Sequence[str] | None =
             record = json.loads(data)
         except ValueError as exc:
             raise GoldenError(f"{path}: not valid JSON: {exc}") from None
-        _check_record(record, path, cid, spec)
+        key = (sha256_bytes(data), cid, spec.sha256 if spec else None, str(path.parent.parent))
+        if key not in _VALIDATED:  # schema validation is the slow part; same bytes, same verdict
+            _check_record(record, path, cid, spec)
+            _VALIDATED.add(key)
         out.append(GoldenCase(cid, path, record))
     if patterns and not out:
         raise GoldenError(f"no golden case matches {list(patterns)}; cases are {sorted(manifest['cases'])}")
