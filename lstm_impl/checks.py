@@ -32,6 +32,8 @@ def check_positive_int(value: Any, name: str) -> int:
 
 def check_model_dtype(dtype: Any, name: str = "dtype") -> np.dtype:
     """Return the numpy dtype for ``dtype`` if it is float16, float32 or float64."""
+    if dtype is None:  # np.dtype(None) would silently mean float64
+        raise TypeError(f"{name}=None, but should be one of float16, float32, float64")
     try:
         dt = np.dtype(dtype)
     except TypeError as exc:
@@ -48,7 +50,10 @@ def check_float_array(value: Any, name: str) -> np.ndarray:
 
     Integer, bool, complex, object and string data raise ``TypeError``.
     """
-    arr = np.asarray(value)
+    try:
+        arr = np.asarray(value)
+    except ValueError as exc:  # e.g. a ragged nested list
+        raise ValueError(f"{name} is not a rectangular array: {exc}") from None
     if arr.dtype.kind != "f":
         raise TypeError(
             f"{name}.dtype={arr.dtype}, but should be a real floating dtype "

@@ -705,3 +705,14 @@ def test_repr_and_public_surface():
     assert repr(model) == "LSTM(input_size=2, hidden_size=3, dtype=float32)"
     assert lstm_impl.LSTM is LSTM
     assert set(lstm_impl.GATES) == set(GATES)
+
+
+def test_dtype_none_is_refused_not_silently_float64():
+    with pytest.raises(TypeError, match=r"dtype=None, but should be one of float16, float32, float64"):
+        LSTM(3, 5, dtype=None)
+
+
+def test_ragged_input_names_the_argument():
+    model = LSTM(3, 5, seed=0)
+    with pytest.raises(ValueError, match=r"^X is not a rectangular array"):
+        model.forward_sequence([[1.0, 2.0, 3.0], [1.0]])
