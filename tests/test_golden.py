@@ -233,3 +233,11 @@ def test_a_malformed_case_file_is_a_harness_error_not_the_implementations(projec
 def test_check_with_a_pattern_matching_nothing_is_an_error():
     run = _regen("--check", "--cases", "no-such-case-*")
     assert run.returncode == 2 and "no case in" in run.stderr and "no-such-case-*" in run.stderr
+
+
+def test_case_schema_names_exactly_the_spec_arrays(spec):
+    schema = json.loads((GOLDEN / "case.schema.json").read_text())["properties"]
+    assert schema["inputs"]["required"] == spec.input_names
+    assert schema["params"]["required"] == spec.parameter_names
+    assert schema["expected"]["required"] == spec.output_names
+    assert schema["dims"]["required"] == spec.dimensions
