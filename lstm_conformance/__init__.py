@@ -8,8 +8,11 @@ Submodules (imported on demand, so that the scalar reference stays free of NumPy
   cases         the golden case list and its seeded input generator
   golden        golden case files, manifest, regeneration and --check
   adapters      the adapter protocol and the built-in adapters
+  executor      calls an adapter in a worker process (or thread) with a timeout
   runner        run an implementation over the golden cases
   compare       errors, ULP distances and range checks
   report        the conformance tables and the JSON report
+  benchmark     lstm_impl against a per-step LSTM and torch.nn.LSTM
+  *_cli         the command lines behind tools/conformance.py, regen_golden.py, bench.py
 """
 __version__ = "0.1.0"
