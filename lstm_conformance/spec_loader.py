@@ -107,6 +107,11 @@ class Spec:
         return list(self.data["inputs"])
 
     @property
+    def step_inputs(self) -> dict[str, str]:
+        """Inputs with a leading T axis, as each step sees them: {"x_t": "x"}."""
+        return {f"{n}_t": n for n, e in self.data["inputs"].items() if e["shape"][:1] == ["T"]}
+
+    @property
     def output_names(self) -> list[str]:
         return list(self.data["outputs"])
 
@@ -250,7 +255,7 @@ def _check_semantics(spec: Spec, fail) -> None:
             raise fail(("parameters", name, "gate"), f"unknown gate {entry['gate']!r}; the spec defines {sorted(d['gates'])}")
 
     state = d["step"]["state"]
-    per_step_inputs = {f"{n}_t" for n, e in d["inputs"].items() if e["shape"][:1] == ["T"]}
+    per_step_inputs = set(spec.step_inputs)
     for sname, entry in state.items():
         if entry["init"] not in d["inputs"]:
             raise fail(("step", "state", sname, "init"), f"unknown input {entry['init']!r}; inputs are {sorted(d['inputs'])}")
@@ -318,9 +323,8 @@ def _dry_run(spec: Spec, fail) -> None:
     d = spec.data
     dims = {name: _DRY_DIMS.get(name, 11 + i) for i, name in enumerate(d["dimensions"])}
     env: dict[str, Any] = {n: tuple(eval_dim(s, dims) for s in e["shape"]) for n, e in d["parameters"].items()}
-    for n, e in d["inputs"].items():
-        if e["shape"][:1] == ["T"]:
-            env[f"{n}_t"] = _row_shape(e["shape"], ["T", "B"], dims)
+    for step_name, n in spec.step_inputs.items():
+        env[step_name] = _row_shape(d["inputs"][n]["shape"], ["T", "B"], dims)
     for sname, e in d["step"]["state"].items():
         env[sname] = _row_shape(d["inputs"][e["init"]]["shape"], ["B"], dims)
     functions = {n: elementwise_shape_function(n) for n in set(spec.activations) | BUILTIN_FUNCTIONS}

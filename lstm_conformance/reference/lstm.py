@@ -139,7 +139,7 @@ def preactivations(spec: Spec, equations: Mapping[str, Expression]) -> dict[str,
 def _run(spec, equations, ops, functions, to_float, dims, p, xs, trace) -> dict[str, list]:
     T, B = dims["T"], dims["B"]
     traced = preactivations(spec, equations) if trace is not None else {}
-    per_step = [n for n, e in spec.data["inputs"].items() if e["shape"][:1] == ["T"]]
+    step_inputs = spec.step_inputs  # {"x_t": "x"}
     state_spec = spec.data["step"]["state"]
     # state[b][name]: the recurrent state of batch row b
     state = [{s: xs[e["init"]][b] for s, e in state_spec.items()} for b in range(B)]
@@ -148,7 +148,7 @@ def _run(spec, equations, ops, functions, to_float, dims, p, xs, trace) -> dict[
         row_values = []
         for b in range(B):
             env = dict(p)
-            env.update({f"{n}_t": xs[n][t][b] for n in per_step})
+            env.update({step_name: xs[n][t][b] for step_name, n in step_inputs.items()})
             env.update(state[b])
             for name, expr in equations.items():
                 env[name] = evaluate(expr, env, ops, functions)
