@@ -17,6 +17,7 @@ from typing import Any, Iterable, Sequence
 import yaml
 
 from . import paths
+from .layouts import Layout, LayoutError, block_shape, fits, parse_layout
 from .expressions import (Expression, ExpressionError, ShapeOps, elementwise_shape_function, evaluate,
                           parse_expression)
 
@@ -89,6 +90,7 @@ class Spec:
     equations: dict[str, Expression] = field(default_factory=dict)
     activations: dict[str, Expression] = field(default_factory=dict)
     invariant_checks: dict[str, Expression] = field(default_factory=dict)
+    layouts: dict[str, Layout] = field(default_factory=dict)
 
     @property
     def version(self) -> str:
@@ -137,11 +139,28 @@ class Spec:
         return self.data["variants"][name]
 
 
-def eval_dim(dim: str | int, dims: dict[str, int]) -> int:
-    """A shape entry: an int, a dimension name, or a sum like "H + I"."""
+def dim_terms(dim: str | int) -> list[tuple[int, str | None]]:
+    """A shape entry as (coefficient, dimension or None) terms: "4 * H + I" -> [(4, "H"), (1, "I")]."""
     if isinstance(dim, int):
-        return dim
-    return sum(dims[part.strip()] for part in str(dim).split("+"))
+        return [(dim, None)]
+    terms = []
+    for term in str(dim).split("+"):
+        factors = [f.strip() for f in term.split("*")]
+        coef, name = 1, None
+        for f in factors:
+            if f.isdigit():
+                coef *= int(f)
+            elif name is None:
+                name = f
+            else:
+                raise ValueError(f"shape entry {dim!r}: a term may name one dimension, found {term.strip()!r}")
+        terms.append((coef, name))
+    return terms
+
+
+def eval_dim(dim: str | int, dims: dict[str, int]) -> int:
+    """A shape entry: an int, a dimension name, or a sum of (multiples of) them like "4 * H + I"."""
+    return sum(coef * (1 if name is None else dims[name]) for coef, name in dim_terms(dim))
 
 
 def load_spec(path: str | Path | None = None) -> Spec:
@@ -228,11 +247,7 @@ def _check_semantics(spec: Spec, fail) -> None:
     for kind in ("inputs", "parameters", "outputs"):
         for name, entry in d[kind].items():
             for i, dim in enumerate(entry["shape"]):
-                parts = [dim] if isinstance(dim, int) else [p.strip() for p in str(dim).split("+")]
-                for part in parts:
-                    if not isinstance(part, int) and part not in dims:
-                        raise fail((kind, name, "shape", i),
-                                   f"unknown dimension {part!r}; the spec defines {sorted(dims)}")
+                _check_dim(dim, dims, (kind, name, "shape", i), fail)
     activation_names = set(d["activations"])
     for name, entry in d["activations"].items():
         expr = _parse(entry["definition"], ("activations", name, "definition"), fail)
@@ -285,6 +300,7 @@ def _check_semantics(spec: Spec, fail) -> None:
             raise fail(("step", "equations", gate), f"gate {gate!r} has activation {entry['activation']!r} in gates, "
                        f"but its equation applies {called or 'no activation'} at the top")
     _dry_run(spec, fail)
+    _check_layouts(spec, fail)
     step_names = set(spec.equations) | set(state) | set(d["parameters"]) | per_step_inputs
     output_names = set(d["outputs"]) | set(d["inputs"]) | set(d["dimensions"])
     quantities = set(spec.equations) | set(d["outputs"]) | {"all"}
@@ -305,6 +321,41 @@ def _check_semantics(spec: Spec, fail) -> None:
                 raise fail(keypath, f"unknown function(s) {sorted(expr.functions - BUILTIN_FUNCTIONS)}; "
                                     f"known are {sorted(BUILTIN_FUNCTIONS)}")
             spec.invariant_checks[inv["name"]] = expr
+
+
+def _check_dim(dim: str | int, dims: set[str], keypath: Sequence[Any], fail) -> None:
+    try:
+        terms = dim_terms(dim)
+    except ValueError as exc:
+        raise fail(keypath, str(exc)) from None
+    for _, name in terms:
+        if name is not None and name not in dims:
+            raise fail(keypath, f"unknown dimension {name!r}; the spec defines {sorted(dims)}")
+
+
+def _check_layouts(spec: Spec, fail) -> None:
+    """Parse every layout and dry-run its tensor shapes (dims as in _dry_run)."""
+    d = spec.data
+    dims = {name: _DRY_DIMS.get(name, 11 + i) for i, name in enumerate(d["dimensions"])}
+    for name, entry in d["layouts"].items():
+        keypath = ("layouts", name)
+        try:
+            layout = parse_layout(name, entry, list(d["gates"]), list(d["parameters"]))
+        except LayoutError as exc:
+            raise fail(keypath + exc.keypath, str(exc)) from None
+        for tname, tensor in layout.tensors.items():
+            tpath = keypath + ("tensors", tname)
+            for i, dim in enumerate(tensor.shape):
+                _check_dim(dim, set(dims), tpath + ("shape", i), fail)
+            try:
+                built = block_shape(tensor.block, lambda p: spec.shape_of("parameters", p, dims))
+            except LayoutError as exc:
+                raise fail(tpath + ("block",), f"{exc} [dims {dims}]") from None
+            declared = tuple(eval_dim(s, dims) for s in tensor.shape)
+            if not fits(declared, built):
+                raise fail(tpath + ("shape",), f"the block builds shape {built}, but the declared shape "
+                                               f"{list(tensor.shape)} is {declared} [dims {dims}]")
+        spec.layouts[name] = layout
 
 
 # distinct sizes, so that a swapped dimension shows in the dry run

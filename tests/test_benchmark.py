@@ -6,21 +6,17 @@ import pytest
 
 from lstm_conformance import bench_cli, benchmark
 from lstm_conformance.compare import judge_case
+from lstm_conformance.layout_convert import to_layout
 from lstm_conformance.runner import case_arrays
 
 
 def test_per_step_weights_follow_the_spec_concatenated_layout(spec, golden_cases):
-    layout = spec.data["layouts"]["concatenated_per_gate"]["parameters"]
     params = case_arrays(spec, golden_cases[0], "float64")[1]
     model = benchmark.PerStepLSTM(params)
-    for name, entry in layout.items():
-        if "concat" in entry:
-            want = np.concatenate([params[p] for p in entry["concat"]], axis=entry["axis"])
-            gate = spec.data["parameters"][entry["concat"][0]]["gate"]
-            np.testing.assert_array_equal(model.w_seed[gate], want, err_msg=name)
-        else:
-            gate = spec.data["parameters"][entry["same_as"]]["gate"]
-            np.testing.assert_array_equal(model.b[gate][:, 0], params[entry["same_as"]], err_msg=name)
+    tensors = to_layout(spec, "concatenated_per_gate", params)
+    for gate in spec.data["gates"]:
+        np.testing.assert_array_equal(model.w_seed[gate], tensors[f"W_seed_{gate}"], err_msg=gate)
+        np.testing.assert_array_equal(model.b[gate][:, 0], tensors[f"b_{gate}"], err_msg=gate)
 
 
 @pytest.mark.parametrize("case_id", ["base-T3-B2-I4-H5", "sat-T6-B2-I3-H4-bias900", "cell-T64-B2-I3-H4-growth"])

@@ -1,0 +1,135 @@
+"""Convert canonical parameters to and from any layout in the spec's `layouts:` section.
+
+One generic converter: it walks the blocks that layouts.py parsed from the spec,
+so a framework's gate order, transposes, bias split and run-time constants all
+come from spec/lstm.yaml.
+"""
+from __future__ import annotations
+
+from typing import Mapping
+
+import numpy as np
+
+from .layouts import Block, Concat, Extra, Layout, Param, block_shape, fits
+from .spec_loader import Spec, dim_terms, eval_dim
+
+
+class ConversionError(ValueError):
+    """Arrays that do not fit the layout they are converted from or to."""
+
+
+def get_layout(spec: Spec, name: str) -> Layout:
+    if name not in spec.layouts:
+        raise ConversionError(f"layout={name!r}, but the spec defines {sorted(spec.layouts)}")
+    return spec.layouts[name]
+
+
+def to_layout(spec: Spec, layout: str, params: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Canonical parameters -> the layout's tensors, in the parameters' dtype."""
+    lay = get_layout(spec, layout)
+    missing = [p for p in spec.parameter_names if p not in params]
+    if missing:
+        raise ConversionError(f"params lack {missing} (converting to layout {layout!r})")
+    arrays = {p: np.asarray(params[p]) for p in spec.parameter_names}
+    for p, const in lay.adds_at_run_time.items():
+        arrays[p] = arrays[p] - np.asarray(const, dtype=arrays[p].dtype)  # the framework adds it back
+    dims = infer_dims(spec, {("parameters", p): a.shape for p, a in arrays.items()})
+    out = {}
+    for name, tensor in lay.tensors.items():
+        built = _build(tensor.block, arrays)
+        shape = tuple(eval_dim(s, dims) for s in tensor.shape)
+        out[name] = np.ascontiguousarray(built.reshape(shape))  # only unit axes differ (checked at load)
+    return out
+
+
+def from_layout(spec: Spec, layout: str, tensors: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The layout's tensors -> canonical parameters; `extra` copies are summed in."""
+    lay = get_layout(spec, layout)
+    missing = [t for t in lay.tensors if t not in tensors]
+    if missing:
+        raise ConversionError(f"layout {layout!r} needs tensors {missing}; got {sorted(tensors)}")
+    arrays = {t: np.asarray(tensors[t]) for t in lay.tensors}
+    dims = infer_dims(spec, {("tensor", t): a.shape for t, a in arrays.items()}, lay)
+
+    def param_shape(p: str) -> tuple[int, ...]:
+        return spec.shape_of("parameters", p, dims)
+
+    params: dict[str, np.ndarray] = {}
+    extras: list[tuple[str, np.ndarray]] = []
+    for name, tensor in lay.tensors.items():
+        want = block_shape(tensor.block, param_shape)
+        a = arrays[name]
+        if not fits(a.shape, want) or a.size != int(np.prod(want)):
+            raise ConversionError(f"{layout}.{name}.shape={a.shape}, but should be "
+                                  f"{tuple(eval_dim(s, dims) for s in tensor.shape)} for dims {dims}")
+        _scatter(tensor.block, a.reshape(want), param_shape, params, extras, False)
+    for p, value in extras:
+        params[p] = params[p] + value
+    for p, const in lay.adds_at_run_time.items():
+        params[p] = params[p] + np.asarray(const, dtype=params[p].dtype)
+    return {p: np.ascontiguousarray(params[p]) for p in spec.parameter_names}
+
+
+def _build(block: Block, arrays: Mapping[str, np.ndarray]) -> np.ndarray:
+    if isinstance(block, Param):
+        a = arrays[block.name]
+        return a.T if block.transpose else a
+    if isinstance(block, Extra):
+        return np.zeros_like(_build(block.block, arrays))
+    return np.concatenate([_build(p, arrays) for p in block.parts], axis=block.axis)
+
+
+def _scatter(block: Block, a: np.ndarray, param_shape, params: dict, extras: list, extra: bool) -> None:
+    if isinstance(block, Param):
+        value = a.T if block.transpose else a
+        (extras.append((block.name, value)) if extra else params.__setitem__(block.name, value))
+        return
+    if isinstance(block, Extra):
+        _scatter(block.block, a, param_shape, params, extras, True)
+        return
+    sizes = [block_shape(p, param_shape)[block.axis] for p in block.parts]
+    for part, piece in zip(block.parts, np.split(a, np.cumsum(sizes)[:-1], axis=block.axis)):
+        _scatter(part, piece, param_shape, params, extras, extra)
+
+
+def infer_dims(spec: Spec, shapes: Mapping[tuple[str, str], tuple[int, ...]], layout: Layout | None = None) -> dict[str, int]:
+    """Solve the spec's dimensions from array shapes.
+
+    `shapes` maps ("parameters", name) or ("tensor", name) to a shape. Entries
+    like "4 * H" or "I + H" are solved once all but one of their dimensions are known.
+    """
+    equations: list[tuple[list[tuple[int, str | None]], int, str]] = []
+    for (kind, name), shape in shapes.items():
+        declared = spec.data["parameters"][name]["shape"] if kind == "parameters" else layout.tensors[name].shape
+        if len(shape) != len(declared):
+            # ONNX-style unit axes: match the non-unit declared entries to the non-unit actual ones
+            declared = [d for d in declared if d != 1]
+            shape = tuple(s for s in shape if s != 1) if len(shape) != len(declared) else shape
+        if len(shape) != len(declared):
+            raise ConversionError(f"{name}.shape={tuple(shape)}, but should have {len(declared)} axes {list(declared)}")
+        for d, n in zip(declared, shape):
+            equations.append((dim_terms(d), int(n), f"{name}.shape={tuple(shape)}"))
+    dims: dict[str, int] = {}
+    progress = True
+    while progress:
+        progress = False
+        for terms, n, where in equations:
+            unknown = {name for _, name in terms if name is not None and name not in dims}
+            if len(unknown) != 1:
+                continue
+            (u,) = unknown
+            coef = sum(c for c, name in terms if name == u)
+            rest = sum(c * (1 if name is None else dims[name]) for c, name in terms if name != u)
+            if (n - rest) % coef or n - rest < 0:
+                raise ConversionError(f"{where} does not fit {' + '.join(_term(c, nm) for c, nm in terms)}")
+            dims[u] = (n - rest) // coef
+            progress = True
+    for terms, n, where in equations:
+        if all(name is None or name in dims for _, name in terms):
+            if sum(c * (1 if name is None else dims[name]) for c, name in terms) != n:
+                raise ConversionError(f"{where}, but the other arrays give dims {dims}")
+    return dims
+
+
+def _term(coef: int, name: str | None) -> str:
+    return str(coef) if name is None else (name if coef == 1 else f"{coef} * {name}")
