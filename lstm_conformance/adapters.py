@@ -23,9 +23,17 @@ from typing import Any, Callable, Mapping, Protocol, runtime_checkable
 
 import numpy as np
 
-# Built-in implementations by name: name -> MODULE:ATTR.
+# Built-in implementations by name: name -> MODULE:ATTR. The third-party ones skip
+# every case, saying how to install their framework, when it is missing.
 BUILTIN = {
-    "numpy": "lstm_conformance.adapters:NumpyLSTMAdapter",
+    "numpy": "lstm_adapters.numpy_lstm:NumpyLSTMAdapter",
+    "torch": "lstm_adapters.torch_lstm:TorchLSTMAdapter",
+    "torch-cell": "lstm_adapters.torch_lstm:TorchLSTMCellAdapter",
+    "onnxruntime": "lstm_adapters.onnxruntime_lstm:OnnxRuntimeLSTMAdapter",
+    "keras": "lstm_adapters.keras_lstm:KerasLSTMAdapter",
+    "keras-jax": "lstm_adapters.keras_lstm:KerasJaxLSTMAdapter",
+    "flax": "lstm_adapters.flax_lstm:FlaxLSTMCellAdapter",
+    "flax-optimized": "lstm_adapters.flax_lstm:FlaxOptimizedLSTMCellAdapter",
 }
 
 
@@ -41,22 +49,6 @@ class Adapter(Protocol):
 
     def forward(self, x: np.ndarray, h0: np.ndarray, c0: np.ndarray,
                 params: Mapping[str, np.ndarray], variant: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]: ...
-
-
-class NumpyLSTMAdapter:
-    """lstm_impl, this project's NumPy LSTM."""
-
-    name = "numpy (lstm_impl)"
-
-    def supports(self, variant: dict) -> bool:
-        return not variant
-
-    def forward(self, x, h0, c0, params, variant):
-        from lstm_impl import LSTM
-
-        model = LSTM.from_params(params, dtype=x.dtype)
-        y, (h_n, c_n) = model.forward_sequence(x, h0, c0, return_state=True)
-        return y, h_n, c_n
 
 
 def resolve(ref: str) -> str:
