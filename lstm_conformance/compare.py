@@ -36,6 +36,7 @@ class OutputCheck:
     max_abs_err: float | None = None
     max_rel_err: float | None = None
     max_ulp: float | None = None
+    err_over_tol: dict[str, float] = field(default_factory=dict)  # dtype -> max |err| / (atol + rtol |expected|)
     values_ok: bool | None = None
     observed_min: float | None = None
     observed_max: float | None = None
@@ -68,6 +69,11 @@ class CaseJudgement:
 
     def worst(self, attr: str) -> float | None:
         values = [getattr(o, attr) for o in self.outputs if getattr(o, attr) is not None]
+        return max(values) if values else None
+
+    def worst_over_tol(self, dtype: str) -> float | None:
+        """The largest error as a multiple of `dtype`'s tolerance (<= 1 passes it), or None if none was measured."""
+        values = [o.err_over_tol[dtype] for o in self.outputs if dtype in o.err_over_tol]
         return max(values) if values else None
 
 
@@ -153,6 +159,12 @@ def judge_case(spec: Spec, record: dict, dtype: str, result: Any) -> CaseJudgeme
                 rounded = expected.astype(np_dtype)
             check.max_ulp = float(ulp_distance(value, rounded)[significant].max())
         allowed = atol + rtol * np.abs(expected)
+        for other in spec.dtypes:  # how far off against each dtype's tolerance (1.0 = at the limit)
+            o_atol, o_rtol = spec.tolerance(other)
+            with np.errstate(invalid="ignore"):
+                ratio = err / (o_atol + o_rtol * np.abs(expected))
+            check.err_over_tol[other] = float(np.nanmax(ratio)) if check.finite and ratio.size else (
+                float("inf") if ratio.size else 0.0)
         over = ~(err <= allowed)  # NaN counts as over
         check.values_ok = not over.any()
         if not check.values_ok:

@@ -44,6 +44,13 @@ def build_parser() -> argparse.ArgumentParser:
                         help="run the implementation in this process (a thread per call) instead of a worker process")
     parser.add_argument("--golden-dir", type=Path, help="default: the project's golden/")
     parser.add_argument("--verbose", "-v", action="store_true", help="full reasons, not clipped")
+    parser.add_argument("--all", action="store_true",
+                        help="run every built-in implementation (each skips itself when its framework is missing) "
+                             "at each --dtype (default float64 and float32) and print one comparison table")
+    parser.add_argument("--details", action="store_true", help="with --all: also print each run's three tables")
+    parser.add_argument("--expect-fail", action="append", default=[], metavar="IMPL:DTYPE",
+                        help="with --all: this run is known not to conform; its failure does not fail the exit "
+                             "code, and a pass does (like a strict xfail). Repeatable.")
     return parser
 
 
@@ -71,6 +78,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if problem:
             print(f"conformance.py: usage error: --output={str(args.output)!r}: {problem}", file=sys.stderr)
             return EXIT_USAGE
+    if args.all:
+        return _main_all(args)
+    if args.details or args.expect_fail:
+        print("conformance.py: usage error: --details and --expect-fail go with --all", file=sys.stderr)
+        return EXIT_USAGE
     dtypes = list(dict.fromkeys(args.dtype or ["float64"]))
     results = []
     try:
@@ -96,6 +108,59 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         sys.stdout.write(text)
     return EXIT_PASS if all(r.ok for r in results) else EXIT_FAIL
+
+
+def _parse_expect_fail(values: Sequence[str], dtypes: Sequence[str]) -> set[tuple[str, str]]:
+    pairs = set()
+    for value in values:
+        impl, _, dtype = value.rpartition(":")
+        if not impl or impl not in BUILTIN or dtype not in DTYPES:
+            raise ValueError(f"--expect-fail={value!r}, but should be IMPL:DTYPE with IMPL one of "
+                             f"{sorted(BUILTIN)} and DTYPE one of {sorted(DTYPES)}")
+        pairs.add((impl, dtype))
+    return pairs
+
+
+def _main_all(args: argparse.Namespace) -> int:
+    """--all: every built-in implementation at every dtype, one comparison table."""
+    dtypes = list(dict.fromkeys(args.dtype or ["float64", "float32"]))
+    try:
+        expected = _parse_expect_fail(args.expect_fail, dtypes)
+    except ValueError as exc:
+        print(f"conformance.py: usage error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    rows, results, details = [], [], []
+    for impl in BUILTIN:
+        for dtype in dtypes:
+            print(f"running {impl} at {dtype} ...", file=sys.stderr, flush=True)
+            try:
+                result = run_conformance(impl, dtype=dtype, patterns=args.cases, timeout=args.timeout,
+                                         isolate=not args.no_isolation, golden_dir=args.golden_dir)
+            except AdapterError as exc:  # this implementation could not start; the others still run
+                rows.append(report.summary_row(impl, dtype, None, error=str(exc), expected_fail=(impl, dtype) in expected))
+                continue
+            except (SpecError, GoldenError, ValueError) as exc:
+                print(f"conformance.py: error: {exc}", file=sys.stderr)
+                return EXIT_USAGE
+            results.append(result)
+            rows.append(report.summary_row(impl, dtype, result, expected_fail=(impl, dtype) in expected))
+            if args.details and args.format != "json":
+                details.append(report.render_tables(result, args.format, args.verbose))
+    if args.format == "json":
+        text = json.dumps({"summary": rows, "runs": [report.to_json(r) for r in results]}, indent=1, allow_nan=False) + "\n"
+    else:
+        text = "\n".join(details + [report.render_summary(rows, args.format, args.verbose)])
+    if args.output:
+        try:
+            atomic_write(args.output, text.encode("utf-8"))
+        except OSError as exc:
+            print(f"conformance.py: error: cannot write --output={str(args.output)!r}: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        print(f"comparison of {len(rows)} run(s) written to {args.output}")
+    else:
+        sys.stdout.write(text)
+    return EXIT_PASS if all(report.row_ok(r) for r in rows) else EXIT_FAIL
+
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -143,11 +143,82 @@ def to_json(result: RunResult) -> dict[str, Any]:
                    "max_abs_err": _finite_or_none(c.worst("max_abs_err")),
                    "max_rel_err": _finite_or_none(c.worst("max_rel_err")),
                    "max_ulp": _finite_or_none(c.worst("max_ulp")),
+                   "max_err_over_tol": _finite_or_none(c.judgement.worst_over_tol(result.dtype) if c.judgement else None),
                    "seconds": round(c.seconds, 4)} for c in result.cases],
         "tables": {"shape": shape_rows(result), "range": range_rows(result),
                    "value": [{k: (_finite_or_none(v) if isinstance(v, float) else v) for k, v in r.items()}
                              for r in value_rows(result)]},
     }
+
+
+# ---------------------------------------------------------------- the comparison table (--all)
+
+def worst_over_tol(result: RunResult, dtype: str | None = None) -> float | None:
+    """The run's largest error as a multiple of `dtype`'s tolerance (default: its own dtype)."""
+    values = [c.judgement.worst_over_tol(dtype or result.dtype) for c in result.cases if c.judgement]
+    values = [v for v in values if v is not None]
+    return max(values) if values else None
+
+
+def run_note(result: RunResult) -> str:
+    """One line on why a run did not simply pass: a skip reason, a looser tolerance it meets, or the first failure."""
+    s = result.summary()
+    if s["passed"] == len(result.cases):
+        return ""
+    if s["skipped"] == len(result.cases):
+        return result.cases[0].reasons[0] if result.cases and result.cases[0].reasons else "skipped"
+    if not result.ok and s["errors"] == 0:
+        looser = [d for d in result.spec.dtypes
+                  if d != result.dtype and (worst_over_tol(result, d) or 0) <= 1
+                  and result.spec.tolerance(d)[0] > result.spec.tolerance(result.dtype)[0]]
+        if looser:
+            return (f"every output is within the {looser[0]} tolerance: it computes (partly) at {looser[0]} precision?")
+    first = next((c for c in result.cases if c.status in ("failed", "error")), None)
+    if first is not None and first.reasons:
+        return first.reasons[0]
+    skipped = next((c for c in result.cases if c.status == "skipped"), None)
+    return skipped.reasons[0] if skipped is not None and skipped.reasons else ""
+
+
+def summary_row(ref: str, dtype: str, result: RunResult | None, error: str | None = None,
+                expected_fail: bool = False) -> dict[str, Any]:
+    """One row of the comparison table: a run, or a run that could not start (`error`)."""
+    if result is None:
+        return {"impl": ref, "name": ref, "dtype": dtype, "passed": 0, "failed": 0, "skipped": 0, "errors": 0,
+                "worst_err_over_tol": None, "max_abs_err": None, "verdict": "ERROR", "note": error or ""}
+    s = result.summary()
+    verdict = "PASS" if result.ok else "FAIL"
+    if s["skipped"] == len(result.cases):
+        verdict = "SKIP"
+    if expected_fail:
+        verdict = "FAIL (expected)" if verdict == "FAIL" else f"{verdict} (expected FAIL)"
+    abs_errs = [c.worst("max_abs_err") for c in result.cases if c.worst("max_abs_err") is not None]
+    return {"impl": ref, "name": result.impl, "dtype": dtype, **s,
+            "worst_err_over_tol": _finite_or_none(worst_over_tol(result)),
+            "max_abs_err": _finite_or_none(max(abs_errs)) if abs_errs else None,
+            "verdict": verdict, "note": run_note(result)}
+
+
+def row_ok(row: dict[str, Any]) -> bool:
+    """A row that does not fail the comparison: passed, skipped, or an expected failure that failed."""
+    return row["verdict"] in ("PASS", "SKIP", "FAIL (expected)")
+
+
+def render_summary(rows: list[dict[str, Any]], fmt: str = "table", verbose: bool = False) -> str:
+    from tabulate import tabulate
+
+    width = None if verbose else 70
+    table = tabulate(
+        [[r["impl"], r["dtype"], r["passed"], r["failed"], r["skipped"], r["errors"],
+          _fmt(r["worst_err_over_tol"], ".3g"), _fmt(r["max_abs_err"]), r["verdict"], _clip(r["note"], width)]
+         for r in rows],
+        headers=["implementation", "dtype", "passed", "failed", "skipped", "errors", "worst err / tol",
+                 "max abs err", "verdict", "note"],
+        tablefmt=TABLE_FORMATS[fmt], disable_numparse=True)
+    names = sorted({(r["impl"], r["name"]) for r in rows if r["name"] != r["impl"]})
+    legend = "\n".join(f"  {impl}: {name}" for impl, name in names)
+    return ("Comparison: every implementation against the goldens (worst err / tol <= 1 passes)\n"
+            + table + ("\n\nImplementations:\n" + legend if legend else "") + "\n")
 
 
 def _finite_or_none(value: float | None) -> float | None:

@@ -196,7 +196,7 @@ def test_cli_exit_1_for_an_erroring_adapter_in_a_worker():
 
 
 USAGE_ERRORS = [
-    (["--impl", "nosuch"], "--impl='nosuch', but should be a built-in name (numpy) or MODULE:ATTR"),
+    (["--impl", "nosuch"], "--impl='nosuch', but should be a built-in name (flax, flax-optimized, keras, keras-jax, numpy, onnxruntime, torch, torch-cell) or MODULE:ATTR"),
     (["--impl", f"{MODULE}:NoSuchAdapter"], f"module '{MODULE}' has no attribute 'NoSuchAdapter'"),
     (["--impl", "no_such_module_xyz:Adapter"], "cannot import module 'no_such_module_xyz'"),
     (["--impl", f"{MODULE}:factory_raises"],
