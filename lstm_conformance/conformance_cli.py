@@ -97,17 +97,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         text = json.dumps(docs[0] if len(docs) == 1 else {"runs": docs}, indent=1, allow_nan=False) + "\n"
     else:
         text = "\n".join(report.render_tables(r, args.format, args.verbose) for r in results)
-    if args.output:
-        try:
-            atomic_write(args.output, text.encode("utf-8"))
-        except OSError as exc:
-            print(f"conformance.py: error: cannot write --output={str(args.output)!r}: {exc}", file=sys.stderr)
-            return EXIT_USAGE
-        for r in results:
-            print(f"{report.verdict_line(r)}; report written to {args.output}")
-    else:
-        sys.stdout.write(text)
+    if not _emit(args, text, [f"{report.verdict_line(r)}; report written to {args.output}" for r in results]):
+        return EXIT_USAGE
     return EXIT_PASS if all(r.ok for r in results) else EXIT_FAIL
+
+
+def _emit(args: argparse.Namespace, text: str, written: list[str]) -> bool:
+    """The report to --output (then print `written`) or to stdout; False if it cannot be written."""
+    if not args.output:
+        sys.stdout.write(text)
+        return True
+    try:
+        atomic_write(args.output, text.encode("utf-8"))
+    except OSError as exc:
+        print(f"conformance.py: error: cannot write --output={str(args.output)!r}: {exc}", file=sys.stderr)
+        return False
+    for line in written:
+        print(line)
+    return True
 
 
 def _parse_expect_fail(values: Sequence[str], dtypes: Sequence[str]) -> set[tuple[str, str]]:
@@ -150,15 +157,8 @@ def _main_all(args: argparse.Namespace) -> int:
         text = json.dumps({"summary": rows, "runs": [report.to_json(r) for r in results]}, indent=1, allow_nan=False) + "\n"
     else:
         text = "\n".join(details + [report.render_summary(rows, args.format, args.verbose)])
-    if args.output:
-        try:
-            atomic_write(args.output, text.encode("utf-8"))
-        except OSError as exc:
-            print(f"conformance.py: error: cannot write --output={str(args.output)!r}: {exc}", file=sys.stderr)
-            return EXIT_USAGE
-        print(f"comparison of {len(rows)} run(s) written to {args.output}")
-    else:
-        sys.stdout.write(text)
+    if not _emit(args, text, [f"comparison of {len(rows)} run(s) written to {args.output}"]):
+        return EXIT_USAGE
     return EXIT_PASS if all(report.row_ok(r) for r in rows) else EXIT_FAIL
 
 
