@@ -44,6 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="run the implementation in this process (a thread per call) instead of a worker process")
     parser.add_argument("--golden-dir", type=Path, help="default: the project's golden/")
     parser.add_argument("--verbose", "-v", action="store_true", help="full reasons, not clipped")
+    parser.add_argument("--diagnose", action="store_true",
+                        help="when a run fails, try the known conventions (spec/conventions.yaml) and say which "
+                             "explains it (as tools/diagnose.py)")
     parser.add_argument("--all", action="store_true",
                         help="run every built-in implementation (each skips itself when its framework is missing) "
                              "at each --dtype (default float64 and float32) and print one comparison table")
@@ -92,11 +95,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (SpecError, GoldenError, AdapterError, ValueError) as exc:
         print(f"conformance.py: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    diagnoses = {}
+    if args.diagnose:
+        from .diagnosis import diagnose
+
+        for r in results:
+            if not r.ok:
+                print(f"diagnosing {r.impl} at {r.dtype} ...", file=sys.stderr, flush=True)
+                diagnoses[r.dtype] = diagnose(args.impl, run=r, timeout=args.timeout, isolate=not args.no_isolation,
+                                              golden_dir=args.golden_dir)
     if args.format == "json":
         docs = [report.to_json(r) for r in results]
+        for doc in docs:
+            if doc["dtype"] in diagnoses:
+                doc["diagnosis"] = diagnoses[doc["dtype"]].to_json()
         text = json.dumps(docs[0] if len(docs) == 1 else {"runs": docs}, indent=1, allow_nan=False) + "\n"
     else:
-        text = "\n".join(report.render_tables(r, args.format, args.verbose) for r in results)
+        text = "\n".join(report.render_tables(r, args.format, args.verbose)
+                         + ("\n" + "\n".join(diagnoses[r.dtype].lines()) + "\n" if r.dtype in diagnoses else "")
+                         for r in results)
     if not _emit(args, text, [f"{report.verdict_line(r)}; report written to {args.output}" for r in results]):
         return EXIT_USAGE
     return EXIT_PASS if all(r.ok for r in results) else EXIT_FAIL

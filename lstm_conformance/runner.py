@@ -133,12 +133,7 @@ def run_conformance(impl: str | Any, *, dtype: str = "float64", patterns: Sequen
     if dtype not in DTYPES or dtype not in spec.dtypes:
         raise ValueError(f"dtype={dtype!r}, but should be one of {[d for d in DTYPES if d in spec.dtypes]}")
     cases = load_golden(golden_dir, patterns, spec)
-    if isinstance(impl, str):
-        ref = impl
-        executor: Any = ProcessExecutor(impl) if isolate else ThreadExecutor(_load(impl))
-    else:
-        ref = f"{type(impl).__module__}.{type(impl).__qualname__}"
-        executor = ThreadExecutor(impl)
+    executor, ref = open_executor(impl, isolate)
     results = []
     try:
         for case in cases:
@@ -149,6 +144,13 @@ def run_conformance(impl: str | Any, *, dtype: str = "float64", patterns: Sequen
     finally:
         executor.close()
     return RunResult(executor.name, ref, dtype, spec, results)
+
+
+def open_executor(impl: str | Any, isolate: bool = True) -> tuple[Any, str]:
+    """(executor, ref) for a name, MODULE:ATTR (in a worker process unless not `isolate`) or an adapter object."""
+    if isinstance(impl, str):
+        return (ProcessExecutor(impl) if isolate else ThreadExecutor(_load(impl))), impl
+    return ThreadExecutor(impl), f"{type(impl).__module__}.{type(impl).__qualname__}"
 
 
 def check_timeout(timeout: float) -> None:

@@ -12,7 +12,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import yaml
 
@@ -166,10 +166,31 @@ def eval_dim(dim: str | int, dims: dict[str, int]) -> int:
 def load_spec(path: str | Path | None = None) -> Spec:
     """Load and validate the spec (default: the project's spec/lstm.yaml)."""
     path = Path(path) if path is not None else paths.spec_file()
+    data, raw, fail = read_yaml_document(path, SCHEMA_FILE, "the spec")
+    spec = Spec(path=path, data=data, sha256=hashlib.sha256(raw).hexdigest())
+    _check_semantics(spec, fail)
+    return spec
+
+
+def spec_from_data(data: dict, origin: str | Path, sha256: str = "") -> Spec:
+    """A spec built from data in memory (e.g. the spec with a hypothesis applied); same checks, no line numbers."""
+    def fail(keypath: Sequence[Any], message: str) -> SpecError:
+        return SpecError(origin, keypath, message)
+
+    _validate_schema(data, None, fail)
+    spec = Spec(path=Path(origin), data=data, sha256=sha256)
+    _check_semantics(spec, fail)
+    return spec
+
+
+def read_yaml_document(path: Path, schema_file: str, what: str) -> tuple[dict, bytes, Callable[..., SpecError]]:
+    """Read a YAML mapping with safe_load, refuse duplicate keys, validate it against
+    spec/<schema_file>; return (data, raw bytes, fail) where fail(keypath, message)
+    makes a SpecError pointing at the line and column of `keypath`."""
     try:
         raw = path.read_bytes()
     except OSError as exc:
-        raise SpecError(path, (), f"cannot read the spec: {exc.strerror or exc}") from None
+        raise SpecError(path, (), f"cannot read {what}: {exc.strerror or exc}") from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -195,17 +216,15 @@ def load_spec(path: str | Path | None = None) -> Spec:
             raise SpecError(path, keypath, "duplicate key (YAML would silently keep the last one)",
                             knode.start_mark.line + 1, knode.start_mark.column + 1)
     if not isinstance(data, dict):
-        raise fail((), f"the spec must be a mapping, got {type(data).__name__}")
-    _validate_schema(data, root, fail)
-    spec = Spec(path=path, data=data, sha256=hashlib.sha256(raw).hexdigest())
-    _check_semantics(spec, fail)
-    return spec
+        raise fail((), f"{what} must be a mapping, got {type(data).__name__}")
+    _validate_schema(data, root, fail, schema_file)
+    return data, raw, fail
 
 
-def _validate_schema(data: dict, root: yaml.Node | None, fail) -> None:
+def _validate_schema(data: dict, root: yaml.Node | None, fail, schema_file: str = SCHEMA_FILE) -> None:
     import jsonschema
 
-    schema = json.loads((paths.spec_dir() / SCHEMA_FILE).read_text(encoding="utf-8"))
+    schema = json.loads((paths.spec_dir() / schema_file).read_text(encoding="utf-8"))
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(data), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
     if not errors:

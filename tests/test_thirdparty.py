@@ -119,3 +119,19 @@ def test_flax_layout_matches_flax_parameters(spec):
         flat = {"/".join(str(getattr(k, "key", k)) for k in path): tuple(leaf.shape)
                 for path, leaf in jax.tree_util.tree_flatten_with_path(variables["params"])[0]}
         assert flat == {k: v.shape for k, v in to_layout(spec, "flax", _params(spec)).items()}
+
+
+def test_diagnosis_names_a_conversion_bug_in_a_real_framework(spec):
+    """torch fed ONNX-packed tensors (gate blocks i, o, f, c read as torch's i, f, g, o)."""
+    _require("torch")
+    from lstm_adapters.torch_lstm import TorchLSTMAdapter
+    from lstm_conformance.diagnosis import diagnose
+
+    class TorchFedOnnxBlocks(TorchLSTMAdapter):
+        def tensors(self, layout, params):
+            onnx = super().tensors("onnx", params)
+            return {"weight_ih_l0": onnx["W"][0], "weight_hh_l0": onnx["R"][0],
+                    "bias_ih_l0": onnx["B"][0, :onnx["W"].shape[1]], "bias_hh_l0": onnx["B"][0, onnx["W"].shape[1]:]}
+
+    result = diagnose(TorchFedOnnxBlocks(), dtype="float32", spec=spec, patterns=["base-*"])
+    assert [f.hypothesis.id for f in result.explained_by] == ["gate_order:igof"], result.lines()

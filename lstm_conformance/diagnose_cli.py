@@ -1,0 +1,56 @@
+"""Command line of tools/diagnose.py: which known convention explains a failing implementation."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from .adapters import BUILTIN, AdapterError
+from .compare import DTYPES
+from .diagnosis import diagnose
+from .golden import GoldenError
+from .runner import DEFAULT_TIMEOUT, check_timeout
+from .spec_loader import SpecError
+
+EXIT_CONFORMS, EXIT_FAILS, EXIT_USAGE = 0, 1, 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="diagnose.py",
+        description="Run an implementation over the golden cases and, where it fails, try the known conventions of "
+                    "spec/conventions.yaml (gate orders, transposed weights, [x; h] against [h; x], TF1's forget "
+                    "bias, a doubled bias, time reversal, an output shifted by one step, hard sigmoid) to say which "
+                    "one explains it. Exit 0: it conforms; 1: it does not (explained or not); 2: usage error.")
+    parser.add_argument("--impl", default=os.environ.get("LSTM_IMPL", "numpy"),
+                        help=f"a built-in name ({', '.join(sorted(BUILTIN))}) or MODULE:ATTR (default: $LSTM_IMPL or numpy)")
+    parser.add_argument("--dtype", default="float64", choices=sorted(DTYPES), help="dtype under test (default float64)")
+    parser.add_argument("--cases", action="append", metavar="GLOB", help="only cases whose id matches (repeatable)")
+    parser.add_argument("--format", default="text", choices=["text", "json"])
+    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds per call (default 60)")
+    parser.add_argument("--no-isolation", action="store_true", help="run the implementation in this process")
+    parser.add_argument("--golden-dir", type=Path, help="default: the project's golden/")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        check_timeout(args.timeout)
+        result = diagnose(args.impl, dtype=args.dtype, patterns=args.cases, timeout=args.timeout,
+                          isolate=not args.no_isolation, golden_dir=args.golden_dir)
+    except (SpecError, GoldenError, AdapterError, ValueError) as exc:
+        print(f"diagnose.py: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.format == "json":
+        print(json.dumps(result.to_json(), indent=1))
+    else:
+        print("\n".join(result.lines()))
+    return EXIT_CONFORMS if result.conforms else EXIT_FAILS
+
+
+if __name__ == "__main__":
+    sys.exit(main())

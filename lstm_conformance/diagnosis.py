@@ -1,0 +1,136 @@
+"""Diagnosis: when an implementation fails, which known convention (spec/conventions.yaml) explains it.
+
+For each hypothesis the search runs the implementation again with the convention
+undone (conventions.feed / read / model) and judges the result as the runner does.
+It screens each hypothesis on a few failing cases, then confirms it on every case
+the implementation was judged on. The search knows no hypothesis by name.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from .compare import judge_case
+from .conventions import Hypothesis, feed, load_conventions, read
+from .executor import AdapterRaised, CaseTimeout, WorkerDied
+from .golden import GoldenCase, load_golden
+from .adapters import AdapterError
+from .runner import DEFAULT_TIMEOUT, RunResult, case_arrays, open_executor, run_conformance
+from .spec_loader import Spec, load_spec
+
+SCREEN = 3  # failing cases a hypothesis must fix before it is tried on all cases
+
+
+@dataclass
+class Finding:
+    """A hypothesis that made every judged case pass."""
+
+    hypothesis: Hypothesis
+    cases: int
+
+
+@dataclass
+class Diagnosis:
+    impl: str
+    dtype: str
+    failing: list[str]
+    judged: int
+    tried: int = 0
+    explained_by: list[Finding] = field(default_factory=list)
+    not_diagnosable: list[str] = field(default_factory=list)  # cases that errored or were skipped
+    seconds: float = 0.0
+
+    @property
+    def conforms(self) -> bool:
+        return not self.failing and not self.not_diagnosable
+
+    def lines(self) -> list[str]:
+        head = f"Diagnosis of {self.impl} at {self.dtype}:"
+        if not self.failing:
+            extra = f"; {len(self.not_diagnosable)} case(s) errored, which diagnosis cannot explain" if self.not_diagnosable else ""
+            return [f"{head} nothing to diagnose, no judged case fails{extra}."]
+        out = [f"{head} {len(self.failing)} of {self.judged} judged case(s) fail. "
+               f"Tried {self.tried} known convention(s) on them ({self.seconds:.1f} s)."]
+        if not self.explained_by:
+            out.append("  No known convention explains this.")
+        for finding in self.explained_by:
+            out.append(f"  Matches the spec if {finding.hypothesis.explains} "
+                       f"[{finding.hypothesis.id}; all {finding.cases} judged cases pass with it undone]")
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        return {"impl": self.impl, "dtype": self.dtype, "failing": self.failing, "judged": self.judged,
+                "tried": self.tried, "not_diagnosable": self.not_diagnosable,
+                "explained_by": [{"id": f.hypothesis.id, "explains": f.hypothesis.explains, "cases": f.cases}
+                                 for f in self.explained_by],
+                "verdict": "\n".join(self.lines())}
+
+
+def diagnose(impl: str | Any, *, dtype: str = "float64", patterns: Sequence[str] | None = None,
+             timeout: float = DEFAULT_TIMEOUT, isolate: bool = True, spec: Spec | None = None,
+             golden_dir: Path | None = None, run: RunResult | None = None,
+             hypotheses: list[Hypothesis] | None = None) -> Diagnosis:
+    """Run `impl` (or reuse its `run`) and look for the convention that explains its failures."""
+    start = time.perf_counter()
+    spec = spec or (run.spec if run else load_spec())
+    if run is None:
+        run = run_conformance(impl, dtype=dtype, patterns=patterns, timeout=timeout, isolate=isolate,
+                              spec=spec, golden_dir=golden_dir)
+    dtype = run.dtype
+    by_id = {c.id: c for c in load_golden(golden_dir, [c.id for c in run.cases], spec)}
+    judged = [by_id[c.id] for c in run.cases if c.status in ("passed", "failed")]
+    failing = [by_id[c.id] for c in run.cases if c.status == "failed"]
+    result = Diagnosis(run.impl, dtype, [c.id for c in failing], len(judged),
+                       not_diagnosable=[c.id for c in run.cases if c.status == "error"])
+    if not failing:
+        return result
+    hypotheses = hypotheses if hypotheses is not None else load_conventions(spec)
+    screen = sorted(failing, key=_size)[:SCREEN]
+    executor, _ = open_executor(impl, isolate)
+    try:
+        for hyp in hypotheses:
+            result.tried += 1
+            if all(_fixed(executor, spec, case, dtype, timeout, hyp) for case in screen) and \
+                    all(_fixed(executor, spec, case, dtype, timeout, hyp) for case in judged if case not in screen):
+                result.explained_by.append(Finding(hyp, len(judged)))
+    finally:
+        executor.close()
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def _size(case: GoldenCase) -> int:
+    d = case.record["dims"]
+    return d["T"] * d["B"] * d["H"] * (d["H"] + d["I"])
+
+
+def _fixed(executor: Any, spec: Spec, case: GoldenCase, dtype: str, timeout: float, hyp: Hypothesis) -> bool:
+    """Does `case` pass with `hyp`'s convention undone?"""
+    inputs, params = case_arrays(spec, case, dtype)
+    inputs, params = feed(spec, hyp, inputs, params)
+    names = spec.output_names
+    try:
+        result = executor.call("forward", (inputs["x"], inputs["h0"], inputs["c0"], params, dict(case.variant)), timeout)
+    except (CaseTimeout, AdapterRaised, WorkerDied, AdapterError):
+        return False
+    if not isinstance(result, tuple) or len(result) != len(names) or not all(isinstance(a, np.ndarray) for a in result):
+        return False
+    outputs = dict(zip(names, result))
+    if hyp.read:
+        if any(outputs[n].shape != np.shape(case.record["expected"][n]) for n in names):
+            return False
+        outputs = read(hyp, outputs)
+    record = case.record if hyp.model_spec is None else _model_record(hyp, case)
+    return judge_case(spec, record, dtype, tuple(outputs[n] for n in names)).passed
+
+
+def _model_record(hyp: Hypothesis, case: GoldenCase) -> dict:
+    """The case with its expected outputs from the scalar reference (float mode) on the hypothesis's spec."""
+    from .reference.lstm import run_reference
+
+    expected = run_reference(hyp.model_spec, case.record["inputs"], case.record["params"], mode="float")
+    return {**case.record, "expected": expected}
