@@ -52,7 +52,7 @@ class FrameworkAdapter:
         try:
             self.run(np.full((1, 1, 1), 0.5, dtype=dt), one, one, params)
         except Exception as exc:  # noqa: BLE001 - the framework's own words are the reason
-            return f"{self.name} cannot run {dtype}: {type(exc).__name__}: {_first_line(exc)}"
+            return f"{self.framework} cannot run {dtype}: {type(exc).__name__}: {_first_line(exc)}"
         return None
 
     def forward(self, x: np.ndarray, h0: np.ndarray, c0: np.ndarray,

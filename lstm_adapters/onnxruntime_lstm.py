@@ -27,7 +27,7 @@ class OnnxRuntimeLSTMAdapter(FrameworkAdapter):
         reason = super()._probe(dtype)
         # ONNX Runtime's message is a long status line; its own words sit after "Status Message:"
         return reason if reason is None or "Status Message:" not in reason else (
-            f"{self.name} cannot run {dtype}: {reason.split('Status Message:', 1)[1].strip()}")
+            f"{self.framework} cannot run {dtype}: {reason.split('Status Message:', 1)[1].strip()}")
 
     def model(self, dims: tuple[int, int, int, int], dtype: np.dtype, tensors: dict[str, np.ndarray]):
         """The ONNX model: inputs X, initial_h, initial_c; W, R, B as initializers."""

@@ -172,7 +172,7 @@ def run_note(result: RunResult) -> str:
                   if d != result.dtype and (worst_over_tol(result, d) or 0) <= 1
                   and result.spec.tolerance(d)[0] > result.spec.tolerance(result.dtype)[0]]
         if looser:
-            return (f"every output is within the {looser[0]} tolerance: it computes (partly) at {looser[0]} precision?")
+            return f"every output is within the {looser[0]} tolerance: it computes (partly) in {looser[0]}?"
     first = next((c for c in result.cases if c.status in ("failed", "error")), None)
     if first is not None and first.reasons:
         return first.reasons[0]
@@ -207,7 +207,7 @@ def row_ok(row: dict[str, Any]) -> bool:
 def render_summary(rows: list[dict[str, Any]], fmt: str = "table", verbose: bool = False) -> str:
     from tabulate import tabulate
 
-    width = None if verbose else 70
+    width = None if verbose else 100
     table = tabulate(
         [[r["impl"], r["dtype"], r["passed"], r["failed"], r["skipped"], r["errors"],
           _fmt(r["worst_err_over_tol"], ".3g"), _fmt(r["max_abs_err"]), r["verdict"], _clip(r["note"], width)]
@@ -216,7 +216,7 @@ def render_summary(rows: list[dict[str, Any]], fmt: str = "table", verbose: bool
                  "max abs err", "verdict", "note"],
         tablefmt=TABLE_FORMATS[fmt], disable_numparse=True)
     names = sorted({(r["impl"], r["name"]) for r in rows if r["name"] != r["impl"]})
-    legend = "\n".join(f"  {impl}: {name}" for impl, name in names)
+    legend = "\n".join(f"- {impl}: {name}" for impl, name in names)
     return ("Comparison: every implementation against the goldens (worst err / tol <= 1 passes)\n"
             + table + ("\n\nImplementations:\n" + legend if legend else "") + "\n")
 

@@ -69,7 +69,7 @@ def test_table_format_names_the_implementations(small_builtin, capsys):
     out = capsys.readouterr().out
     assert code == 1
     assert "Comparison: every implementation against the goldens" in out
-    assert "numpy: numpy (lstm_impl)" in out and "worst err / tol" in out
+    assert "- numpy: numpy (lstm_impl)" in out and "worst err / tol" in out
 
 
 @pytest.mark.parametrize("value", ["numpy", "numpy:float128", "mxnet:float32"])

@@ -49,3 +49,14 @@ def test_readme_commands_match_the_tox_environments():
 def test_readme_shows_the_spec_equations_verbatim(spec):
     for name, expr in spec.equations.items():
         assert f"{name} = {expr.text}" in README, f"README's equation for {name} differs from spec/lstm.yaml"
+
+
+def test_readme_names_every_builtin_adapter_and_every_known_failure():
+    from lstm_conformance.adapters import BUILTIN
+
+    for name in BUILTIN:
+        assert f"`{name}`" in README, f"the README's adapter table lacks {name}"
+    tox = (ROOT / "tox.ini").read_text()
+    assert "[testenv:thirdparty]" in tox and re.search(r"^env_list = py, thirdparty$", tox, flags=re.M)
+    for known in re.findall(r"--expect-fail (\S+)", tox):
+        assert f"--expect-fail {known}" in README, f"tox.ini expects {known} to fail; the README must say why"
