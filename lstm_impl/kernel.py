@@ -1,5 +1,5 @@
-"""The fused LSTM kernel: input-projection GEMMs over chunks of steps, then one GEMM
-and a few in-place elementwise passes per step.
+"""The fused LSTM kernel: one input-projection GEMM, then one GEMM and a few
+in-place elementwise passes per step.
 
 Feature-major inside: the step GEMM is ``U_all (4H, H) @ h^T (H, B)`` (the
 transpose of ``h (B, H) @ U_all^T (H, 4H)``), so each gate is a contiguous
@@ -8,24 +8,15 @@ contiguous memory (NumPy is several times slower on row-strided slices).
 ``h^T`` is read straight from ``y[t-1]`` as a transposed view, and ``h_t`` is
 written into ``y[t]`` through one, so ``h`` needs no buffer of its own.
 
-The input projection ``W_aug @ [x_t | 1]^T`` is computed for a chunk of steps
-at a time, into a buffer of at most CHUNK_BYTES (at least one step), so it
-stays in cache between the GEMM that writes it and the steps that read it.
-
-Memory: ``y`` (T, B, H) + O(B * (H + I)) working state: the chunk's input
-projection (4H, S*B) and inputs with a ones column (S*B, I + 1), with S steps
-bounded by CHUNK_BYTES; the gate buffer (4H, B), the cell state (H, B) and, for
-float64, the (3H, B) clip bound.
+Memory: ``y`` (T, B, H) + the input projection (4H, T*B) + a copy of the
+inputs with a ones column (T*B, I + 1) + O(B*H) working state (the gate
+buffer (4H, B), the cell state (H, B) and, for float64, the (3H, B) clip bound).
 """
 from __future__ import annotations
 
 import numpy as np
 
 from .activations import activate_gates_exp_, activate_gates_tanh_, exp_clip_bound
-
-#: Upper bound on the input-projection buffer of one chunk of steps (measured:
-#: 1 MiB is as fast as projecting all steps at once, or faster, at every size benchmarked).
-CHUNK_BYTES = 1 << 20
 
 
 def run_sequence(
@@ -50,33 +41,30 @@ def run_sequence(
     c = np.array(c0.T, dtype=cd, order="C")  # (H, B), updated in place
     if t_len == 0 or b == 0:
         return y, np.array(h0, dtype=cd), np.array(c0, dtype=cd)
-    steps = max(1, min(t_len, CHUNK_BYTES // (h4 * b * cd.itemsize)))  # S, steps per chunk
-    x_aug = np.empty((steps * b, i_sz + 1), dtype=cd)  # (S*B, I + 1): [x_t | 1] rows of the chunk
-    x_aug[:, i_sz] = 1.0
-    xp = np.empty((h4, steps * b), dtype=cd)  # (4H, S*B): column s*B + r is (step t0 + s, row r)
-    gates = np.empty((h4, b), dtype=cd)  # (4H, B): [i; f; o; g] of the current step
-    i_g, f_g, o_g, g_g = (gates[k * h_sz:(k + 1) * h_sz] for k in range(4))  # (H, B) each
-    hi = np.full((h3, b), exp_clip_bound(cd), dtype=cd) if form == "exp" else None
-    matmul, add, multiply, tanh = np.matmul, np.add, np.multiply, np.tanh
-    h_t = h0.T  # (H, B) view
     with np.errstate(under="ignore"):  # underflow to 0 is the right answer in an LSTM
-        for t0 in range(0, t_len, steps):
-            n = min(steps, t_len - t0)
-            # Input projection of the chunk, bias included, in one GEMM:
-            # W_aug (4H, I+1) @ [X | 1]^T (I+1, n*B) -> (4H, n*B)
-            x_aug[:n * b, :i_sz] = x3[t0:t0 + n].reshape(n * b, i_sz)
-            matmul(w_aug, x_aug[:n * b].T, out=xp[:, :n * b])
-            for s in range(n):
-                matmul(u_all, h_t, out=gates)
-                add(gates, xp[:, s * b:(s + 1) * b], out=gates)  # pre-activations, sigmoid rows pre-scaled
-                if hi is not None:
-                    activate_gates_exp_(gates, h3, hi)
-                else:
-                    activate_gates_tanh_(gates, h3)
-                multiply(c, f_g, out=c)  # f * c_prev
-                multiply(i_g, g_g, out=i_g)  # i * g (i is not needed after this)
-                add(c, i_g, out=c)  # c_t = f * c_prev + i * g
-                tanh(c, out=i_g)  # tanh(c_t), in i's block
-                h_t = y[t0 + s].T  # (H, B) view of y[t] (B, H)
-                multiply(i_g, o_g, out=h_t)  # h_t = o * tanh(c_t)
+        # Input projection of all steps, bias included, in one GEMM:
+        # W_aug (4H, I+1) @ [X | 1]^T (I+1, T*B) -> (4H, T*B); column t*B + r is (step t, row r).
+        x_aug = np.empty((t_len * b, i_sz + 1), dtype=cd)  # (T*B, I + 1)
+        x_aug[:, :i_sz] = x3.reshape(t_len * b, i_sz)
+        x_aug[:, i_sz] = 1.0
+        xp = np.matmul(w_aug, x_aug.T).reshape(h4, t_len, b)  # (4H, T, B)
+        del x_aug
+        gates = np.empty((h4, b), dtype=cd)  # (4H, B): [i; f; o; g] of the current step
+        i_g, f_g, o_g, g_g = (gates[k * h_sz:(k + 1) * h_sz] for k in range(4))  # (H, B) each
+        hi = np.full((h3, b), exp_clip_bound(cd), dtype=cd) if form == "exp" else None
+        matmul, add, multiply, tanh = np.matmul, np.add, np.multiply, np.tanh
+        h_t = h0.T  # (H, B) view
+        for t in range(t_len):
+            matmul(u_all, h_t, out=gates)
+            add(gates, xp[:, t], out=gates)  # pre-activations, sigmoid rows pre-scaled
+            if hi is not None:
+                activate_gates_exp_(gates, h3, hi)
+            else:
+                activate_gates_tanh_(gates, h3)
+            multiply(c, f_g, out=c)  # f * c_prev
+            multiply(i_g, g_g, out=i_g)  # i * g (i is not needed after this)
+            add(c, i_g, out=c)  # c_t = f * c_prev + i * g
+            tanh(c, out=i_g)  # tanh(c_t), in i's block
+            h_t = y[t].T  # (H, B) view of y[t] (B, H)
+            multiply(i_g, o_g, out=h_t)  # h_t = o * tanh(c_t)
     return y, y[t_len - 1].copy(), c.T.copy()
