@@ -23,11 +23,10 @@ class OnnxRuntimeLSTMAdapter(FrameworkAdapter):
         self.onnx, self.ort = onnx, onnxruntime
         self.name = f"onnxruntime {onnxruntime.__version__} LSTM (ONNX opset {OPSET})"
 
-    def _probe(self, dtype: str) -> str | None:
-        reason = super()._probe(dtype)
+    def _probe_error(self, dtype: str) -> str | None:
+        error = super()._probe_error(dtype)
         # ONNX Runtime's message is a long status line; its own words sit after "Status Message:"
-        return reason if reason is None or "Status Message:" not in reason else (
-            f"{self.framework} cannot run {dtype}: {reason.split('Status Message:', 1)[1].strip()}")
+        return error if error is None or "Status Message:" not in error else error.split("Status Message:", 1)[1].strip()
 
     def model(self, dims: tuple[int, int, int, int], dtype: np.dtype, tensors: dict[str, np.ndarray]):
         """The ONNX model: inputs X, initial_h, initial_c; W, R, B as initializers."""

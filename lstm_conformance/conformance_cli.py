@@ -30,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
                      description="Check an LSTM implementation against the golden cases and print shape, "
                                  "numeric-range and value conformance tables. Exit 0: every applicable case "
                                  "passed; 1: a case failed or errored; 2: usage or harness error.")
-    parser.add_argument("--impl", default=os.environ.get("LSTM_IMPL", "numpy"),
+    parser.add_argument("--impl", default=None,
                         help=f"a built-in name ({', '.join(sorted(BUILTIN))}) or MODULE:ATTR naming a zero-argument "
                              "callable that returns an adapter (default: $LSTM_IMPL or numpy)")
     parser.add_argument("--dtype", action="append", choices=sorted(DTYPES),
@@ -82,7 +82,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"conformance.py: usage error: --output={str(args.output)!r}: {problem}", file=sys.stderr)
             return EXIT_USAGE
     if args.all:
+        if args.impl is not None or args.diagnose:
+            print("conformance.py: usage error: --all runs every built-in implementation; it takes neither --impl "
+                  "nor --diagnose (run tools/diagnose.py --impl NAME on a failing one)", file=sys.stderr)
+            return EXIT_USAGE
         return _main_all(args)
+    args.impl = args.impl or os.environ.get("LSTM_IMPL") or "numpy"
     if args.details or args.expect_fail:
         print("conformance.py: usage error: --details and --expect-fail go with --all", file=sys.stderr)
         return EXIT_USAGE
@@ -99,11 +104,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.diagnose:
         from .diagnosis import diagnose
 
-        for r in results:
-            if not r.ok:
-                print(f"diagnosing {r.impl} at {r.dtype} ...", file=sys.stderr, flush=True)
-                diagnoses[r.dtype] = diagnose(args.impl, run=r, timeout=args.timeout, isolate=not args.no_isolation,
-                                              golden_dir=args.golden_dir)
+        try:
+            for r in results:
+                if not r.ok:
+                    print(f"diagnosing {r.impl} at {r.dtype} ...", file=sys.stderr, flush=True)
+                    diagnoses[r.dtype] = diagnose(args.impl, run=r, timeout=args.timeout,
+                                                  isolate=not args.no_isolation, golden_dir=args.golden_dir)
+        except (SpecError, GoldenError, AdapterError, ValueError) as exc:
+            print(f"conformance.py: error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
     if args.format == "json":
         docs = [report.to_json(r) for r in results]
         for doc in docs:
@@ -138,9 +147,9 @@ def _parse_expect_fail(values: Sequence[str], dtypes: Sequence[str]) -> set[tupl
     pairs = set()
     for value in values:
         impl, _, dtype = value.rpartition(":")
-        if not impl or impl not in BUILTIN or dtype not in DTYPES:
+        if not impl or impl not in BUILTIN or dtype not in dtypes:
             raise ValueError(f"--expect-fail={value!r}, but should be IMPL:DTYPE with IMPL one of "
-                             f"{sorted(BUILTIN)} and DTYPE one of {sorted(DTYPES)}")
+                             f"{sorted(BUILTIN)} and DTYPE one of the dtypes run, {list(dtypes)}")
         pairs.add((impl, dtype))
     return pairs
 
@@ -171,7 +180,9 @@ def _main_all(args: argparse.Namespace) -> int:
             if args.details and args.format != "json":
                 details.append(report.render_tables(result, args.format, args.verbose))
     if args.format == "json":
-        text = json.dumps({"summary": rows, "runs": [report.to_json(r) for r in results]}, indent=1, allow_nan=False) + "\n"
+        summary = [{k: (report.finite_or_none(v) if isinstance(v, float) else v) for k, v in r.items()} for r in rows]
+        text = json.dumps({"summary": summary, "runs": [report.to_json(r) for r in results]}, indent=1,
+                          allow_nan=False) + "\n"
     else:
         text = "\n".join(details + [report.render_summary(rows, args.format, args.verbose)])
     if not _emit(args, text, [f"comparison of {len(rows)} run(s) written to {args.output}"]):

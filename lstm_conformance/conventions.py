@@ -17,11 +17,12 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from . import paths
-from .spec_loader import Spec, SpecError, read_yaml_document, spec_from_data
+from .spec_loader import Spec, SpecError, eval_dim, read_yaml_document, spec_from_data
 
 CONVENTIONS_FILE = "conventions.yaml"
 SCHEMA_FILE = "conventions.schema.json"
 Arrays = dict[str, np.ndarray]
+FILLS = {"order", "order_id", "spec_order", "layouts"}  # placeholders of a for_each_gate_order entry
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,13 @@ def load_conventions(spec: Spec, path: str | Path | None = None) -> list[Hypothe
     out: list[Hypothesis] = []
     seen: set[str] = set()
     for k, entry in enumerate(data["hypotheses"]):
-        for hyp in _expand(spec, entry):
+        try:
+            expanded = _expand(spec, entry)
+        except (KeyError, ValueError, IndexError) as exc:
+            raise fail(("hypotheses", k), f"cannot fill in {entry['id']!r}: {type(exc).__name__}: {exc}; with "
+                                          f"for_each_gate_order, id, explains and feed may use only {sorted(FILLS)} "
+                                          f"(write a literal brace as {{{{ or }}}})") from None
+        for hyp in expanded:
             if hyp.id in seen:
                 raise fail(("hypotheses", k, "id"), f"id {hyp.id!r} is used twice")
             seen.add(hyp.id)
@@ -62,9 +69,18 @@ def _expand(spec: Spec, entry: Mapping[str, Any]) -> list[Hypothesis]:
         if list(perm) == gates:
             continue
         order = ",".join(perm)
-        names = [f"layout {n}: {lay.framework_gate_order()}" for n, lay in spec.layouts.items() if list(lay.gate_order) == list(perm)]
+        # read in order perm: blocks stacked in the spec's order but read in a layout's order;
+        # the inverse: blocks packed in a layout's order but read in the spec's
+        inverse = [gates[perm.index(g)] for g in gates]
+        reads = [f"layout {n}: {lay.framework_gate_order()}" for n, lay in spec.layouts.items()
+                 if list(lay.gate_order) == list(perm)]
+        packs = [f"layout {n}'s ({lay.framework_gate_order()})" for n, lay in spec.layouts.items()
+                 if list(lay.gate_order) == inverse]
+        notes = ([f"the order of {', '.join(reads)}"] if reads else []) + \
+            ([f"{'or ' if reads else ''}blocks packed in {', '.join(packs)} order and read in the spec's"] if packs else [])
         fill = {"order": order, "order_id": "".join(perm), "spec_order": ",".join(gates),
-                "layouts": f" (the order of {', '.join(names)})" if names else ""}
+                "layouts": f" ({'; '.join(notes)})" if notes else ""}
+        assert set(fill) == FILLS
         feed = {k: (v.format(**fill) if isinstance(v, str) else v) for k, v in base["feed"].items()}
         out.append(Hypothesis(entry["id"].format(**fill), " ".join(entry["explains"].format(**fill).split()),
                               feed, base["read"], base["model"]))
@@ -87,6 +103,14 @@ def _checked(spec: Spec, hyp: Hypothesis, path: Path) -> Hypothesis:
     for key in ("written", "read"):
         if "relayout" in f and f["relayout"][key] not in spec.layouts:
             raise ValueError(f"relayout.{key}: unknown layout {f['relayout'][key]!r}; the spec has {sorted(spec.layouts)}")
+    if "relayout" in f:
+        written, read_as = (spec.layouts[f["relayout"][k]] for k in ("written", "read"))
+        dims = {d: 2 + 3 * k for k, d in enumerate(spec.dimensions)}  # distinct sizes: "I + H" equals "H + I"
+        shapes_w = {n: [eval_dim(d, dims) for d in t.shape] for n, t in written.tensors.items()}
+        shapes_r = {n: [eval_dim(d, dims) for d in t.shape] for n, t in read_as.tensors.items()}
+        if shapes_w != shapes_r:
+            raise ValueError(f"relayout: layouts {written.name!r} and {read_as.name!r} must hold the same tensors with "
+                             f"the same shapes to be confused, but have {shapes_w} and {shapes_r}")
     lay = f.get("subtract_run_time_constants_of")
     if lay is not None and (lay not in spec.layouts or not spec.layouts[lay].adds_at_run_time):
         raise ValueError(f"subtract_run_time_constants_of: {lay!r} is not a layout with run-time constants")

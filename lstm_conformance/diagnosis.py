@@ -41,7 +41,7 @@ class Diagnosis:
     judged: int
     tried: int = 0
     explained_by: list[Finding] = field(default_factory=list)
-    not_diagnosable: list[str] = field(default_factory=list)  # cases that errored or were skipped
+    not_diagnosable: list[str] = field(default_factory=list)  # cases that errored (skipped ones are left out)
     seconds: float = 0.0
 
     @property
@@ -60,6 +60,9 @@ class Diagnosis:
         for finding in self.explained_by:
             out.append(f"  Matches the spec if {finding.hypothesis.explains} "
                        f"[{finding.hypothesis.id}; all {finding.cases} judged cases pass with it undone]")
+        if self.not_diagnosable:
+            out.append(f"  {len(self.not_diagnosable)} other case(s) errored ({', '.join(self.not_diagnosable[:3])}"
+                       f"{', ...' if len(self.not_diagnosable) > 3 else ''}); no convention explains an error.")
         return out
 
     def to_json(self) -> dict[str, Any]:

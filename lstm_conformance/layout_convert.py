@@ -95,40 +95,64 @@ def _scatter(block: Block, a: np.ndarray, param_shape, params: dict, extras: lis
 def infer_dims(spec: Spec, shapes: Mapping[tuple[str, str], tuple[int, ...]], layout: Layout | None = None) -> dict[str, int]:
     """Solve the spec's dimensions from array shapes.
 
-    `shapes` maps ("parameters", name) or ("tensor", name) to a shape. Entries
-    like "4 * H" or "I + H" are solved once all but one of their dimensions are known.
+    `shapes` maps ("parameters", name) or ("tensor", name) to a shape. Each
+    dimension takes the value most arrays agree on; entries like "4 * H" or
+    "I + H" are solved once all but one of their dimensions are known. An array
+    that disagrees is named, with the shape it should have.
     """
     equations: list[tuple[list[tuple[int, str | None]], int, str]] = []
+    where_of: dict[str, str] = {}
     for (kind, name), shape in shapes.items():
         declared = spec.data["parameters"][name]["shape"] if kind == "parameters" else layout.tensors[name].shape
+        label = f"params[{name!r}]" if kind == "parameters" else f"{layout.name}.{name}"
+        where_of[label] = f"{label}.shape={tuple(shape)}"
         if len(shape) != len(declared):
             # ONNX-style unit axes: match the non-unit declared entries to the non-unit actual ones
             declared = [d for d in declared if d != 1]
             shape = tuple(s for s in shape if s != 1) if len(shape) != len(declared) else shape
         if len(shape) != len(declared):
-            raise ConversionError(f"{name}.shape={tuple(shape)}, but should have {len(declared)} axes {list(declared)}")
+            raise ConversionError(f"{where_of[label]}, but should have {len(declared)} axes {list(declared)}")
         for d, n in zip(declared, shape):
-            equations.append((dim_terms(d), int(n), f"{name}.shape={tuple(shape)}"))
+            equations.append((dim_terms(d), int(n), label))
     dims: dict[str, int] = {}
-    progress = True
-    while progress:
-        progress = False
-        for terms, n, where in equations:
+    while True:
+        votes: dict[str, list[int]] = {}
+        for terms, n, _ in equations:
             unknown = {name for _, name in terms if name is not None and name not in dims}
             if len(unknown) != 1:
                 continue
             (u,) = unknown
             coef = sum(c for c, name in terms if name == u)
             rest = sum(c * (1 if name is None else dims[name]) for c, name in terms if name != u)
-            if (n - rest) % coef or n - rest < 0:
-                raise ConversionError(f"{where} does not fit {' + '.join(_term(c, nm) for c, nm in terms)}")
-            dims[u] = (n - rest) // coef
-            progress = True
-    for terms, n, where in equations:
-        if all(name is None or name in dims for _, name in terms):
-            if sum(c * (1 if name is None else dims[name]) for c, name in terms) != n:
-                raise ConversionError(f"{where}, but the other arrays give dims {dims}")
+            if (n - rest) % coef == 0 and n - rest >= 0:
+                votes.setdefault(u, []).append((n - rest) // coef)
+        if not votes:
+            break
+        for u, values in votes.items():
+            dims[u] = max(set(values), key=values.count)  # the value most arrays agree on
+    bad = []
+    for terms, n, label in equations:
+        if any(name is not None and name not in dims for _, name in terms):
+            bad.append(f"{where_of[label]} does not fit {' + '.join(_term(c, nm) for c, nm in terms)}")
+        elif sum(c * (1 if name is None else dims[name]) for c, name in terms) != n:
+            bad.append(where_of[label])
+    if bad:
+        labels = sorted(set(b.split(".shape=")[0] for b in bad))
+        want = {lab: _expected_shape(spec, layout, lab, dims) for lab in labels}
+        raise ConversionError("; ".join(f"{where_of[lab]}, but should be {want[lab]}" for lab in labels[:3])
+                              + f" (dims {dims}, from the other arrays)")
     return dims
+
+
+def _expected_shape(spec: Spec, layout: Layout | None, label: str, dims: dict[str, int]) -> str:
+    if label.startswith("params["):
+        declared = spec.data["parameters"][label[8:-2]]["shape"]
+    else:
+        declared = layout.tensors[label.split(".", 1)[1]].shape
+    try:
+        return str(tuple(eval_dim(d, dims) for d in declared))
+    except KeyError:
+        return str(list(declared))
 
 
 def _term(coef: int, name: str | None) -> str:

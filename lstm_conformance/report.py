@@ -140,13 +140,13 @@ def to_json(result: RunResult) -> dict[str, Any]:
         "tolerance": dict(zip(("atol", "rtol"), result.spec.tolerance(result.dtype))),
         "summary": result.summary(),
         "cases": [{"id": c.id, "status": c.status, "reasons": c.reasons,
-                   "max_abs_err": _finite_or_none(c.worst("max_abs_err")),
-                   "max_rel_err": _finite_or_none(c.worst("max_rel_err")),
-                   "max_ulp": _finite_or_none(c.worst("max_ulp")),
-                   "max_err_over_tol": _finite_or_none(c.judgement.worst_over_tol(result.dtype) if c.judgement else None),
+                   "max_abs_err": finite_or_none(c.worst("max_abs_err")),
+                   "max_rel_err": finite_or_none(c.worst("max_rel_err")),
+                   "max_ulp": finite_or_none(c.worst("max_ulp")),
+                   "max_err_over_tol": finite_or_none(c.judgement.worst_over_tol(result.dtype) if c.judgement else None),
                    "seconds": round(c.seconds, 4)} for c in result.cases],
         "tables": {"shape": shape_rows(result), "range": range_rows(result),
-                   "value": [{k: (_finite_or_none(v) if isinstance(v, float) else v) for k, v in r.items()}
+                   "value": [{k: (finite_or_none(v) if isinstance(v, float) else v) for k, v in r.items()}
                              for r in value_rows(result)]},
     }
 
@@ -167,7 +167,7 @@ def run_note(result: RunResult) -> str:
         return ""
     if s["skipped"] == len(result.cases):
         return result.cases[0].reasons[0] if result.cases and result.cases[0].reasons else "skipped"
-    if not result.ok and s["errors"] == 0:
+    if not result.ok and s["errors"] == 0 and all(_values_only(c) for c in result.cases if c.status == "failed"):
         looser = [d for d in result.spec.dtypes
                   if d != result.dtype and (worst_over_tol(result, d) or 0) <= 1
                   and result.spec.tolerance(d)[0] > result.spec.tolerance(result.dtype)[0]]
@@ -178,6 +178,13 @@ def run_note(result: RunResult) -> str:
         return first.reasons[0]
     skipped = next((c for c in result.cases if c.status == "skipped"), None)
     return skipped.reasons[0] if skipped is not None and skipped.reasons else ""
+
+
+def _values_only(case: Any) -> bool:
+    """A failed case whose outputs all have the right shape and dtype, are finite, and were compared."""
+    j = case.judgement
+    return bool(j and j.outputs) and all(o.shape_ok and o.dtype_ok and o.finite and o.err_over_tol for o in j.outputs) \
+        and all(r.ok for r in j.ranges)
 
 
 def summary_row(ref: str, dtype: str, result: RunResult | None, error: str | None = None,
@@ -194,8 +201,8 @@ def summary_row(ref: str, dtype: str, result: RunResult | None, error: str | Non
         verdict = "FAIL (expected)" if verdict == "FAIL" else f"{verdict} (expected FAIL)"
     abs_errs = [c.worst("max_abs_err") for c in result.cases if c.worst("max_abs_err") is not None]
     return {"impl": ref, "name": result.impl, "dtype": dtype, **s,
-            "worst_err_over_tol": _finite_or_none(worst_over_tol(result)),
-            "max_abs_err": _finite_or_none(max(abs_errs)) if abs_errs else None,
+            "worst_err_over_tol": worst_over_tol(result),
+            "max_abs_err": finite_or_none(max(abs_errs)) if abs_errs else None,
             "verdict": verdict, "note": run_note(result)}
 
 
@@ -221,7 +228,7 @@ def render_summary(rows: list[dict[str, Any]], fmt: str = "table", verbose: bool
             + table + ("\n\nImplementations:\n" + legend if legend else "") + "\n")
 
 
-def _finite_or_none(value: float | None) -> float | None:
+def finite_or_none(value: float | None) -> float | None:
     if value is None or value != value or value in (float("inf"), float("-inf")):
         return None
     return value

@@ -72,7 +72,7 @@ def test_table_format_names_the_implementations(small_builtin, capsys):
     assert "- numpy: numpy (lstm_impl)" in out and "worst err / tol" in out
 
 
-@pytest.mark.parametrize("value", ["numpy", "numpy:float128", "mxnet:float32"])
+@pytest.mark.parametrize("value", ["numpy", "numpy:float128", "mxnet:float32", "numpy:float16"])
 def test_bad_expect_fail_is_a_usage_error(value, capsys):
     assert conformance_cli.main(["--all", "--expect-fail", value]) == 2
     assert f"--expect-fail={value!r}" in capsys.readouterr().err
@@ -81,3 +81,33 @@ def test_bad_expect_fail_is_a_usage_error(value, capsys):
 def test_expect_fail_without_all_is_a_usage_error(capsys):
     assert conformance_cli.main(["--expect-fail", "numpy:float64"]) == 2
     assert "go with --all" in capsys.readouterr().err
+
+
+def test_only_expected_failures_exit_0(monkeypatch, tmp_path):
+    small = {k: v for k, v in SMALL.items() if k != "nonexistent"}
+    monkeypatch.setattr(adapters, "BUILTIN", small)
+    monkeypatch.setattr(conformance_cli, "BUILTIN", small)
+    code, doc = _run(tmp_path, "--expect-fail", "swapped:float64", "--expect-fail", "swapped:float32",
+                     "--expect-fail", "float32inside:float64")
+    assert code == 0, doc["summary"]
+    assert {r["verdict"] for r in doc["summary"]} == {"PASS", "FAIL (expected)"}
+
+
+@pytest.mark.parametrize("argv,words", [
+    (["--all", "--impl", "numpy"], "takes neither --impl nor --diagnose"),
+    (["--all", "--diagnose"], "takes neither --impl nor --diagnose"),
+    (["--all", "--dtype", "float64", "--expect-fail", "numpy:float32"], "one of the dtypes run, ['float64']"),
+])
+def test_all_usage_errors(argv, words, capsys):
+    assert conformance_cli.main(argv) == 2
+    assert words in capsys.readouterr().err
+
+
+def test_no_precision_hint_for_a_shape_failure(spec):
+    from lstm_conformance import report
+    from lstm_conformance.runner import run_conformance
+    from tests import broken_adapters as B
+
+    result = run_conformance(B.TorchStateShape(), dtype="float64", spec=spec, patterns=["base-T3-*"])
+    assert not result.ok
+    assert "tolerance" not in report.run_note(result), report.run_note(result)

@@ -83,6 +83,10 @@ BROKEN_FILES = [
     ("duplicate-id", "id: weights_transposed", 'id: "time:reversed_output"', ["id 'time:reversed_output' is used twice"]),
     ("bad-model", "gates: {i: hard_sigmoid,", "gates: {i: hard_sigmoidd,", ["hypotheses[8]", "hard_sigmoidd"]),
     ("not-an-output", "read: {reverse_time: [y]}", "read: {reverse_time: [h_n]}", ["'h_n' is not an output with a time axis"]),
+    ("relayout-of-different-tensors", "read: concatenated_per_gate}", "read: torch}",
+     ["hypotheses[2]", "must hold the same tensors with the same shapes"]),
+    ("unknown-placeholder", "stacked in the spec's order {spec_order}", "stacked {in braces} in {spec_order}",
+     ["hypotheses[0]", "cannot fill in", "'in braces'", "write a literal brace as {{"]),
 ]
 
 
@@ -131,3 +135,20 @@ def test_conformance_diagnose_adds_the_diagnosis(capsys):
     doc = json.loads(capsys.readouterr().out)
     assert code == 1
     assert [f["id"] for f in doc["diagnosis"]["explained_by"]] == ["time:reversed_output"]
+
+
+def test_conformance_diagnose_reports_a_broken_conventions_file(project_copy, monkeypatch, capsys):
+    from lstm_conformance import conformance_cli
+
+    path = project_copy / "spec" / "conventions.yaml"
+    path.write_text(path.read_text().replace("scale: {b_i: 0.5,", "scale: {b_x: 0.5,"))
+    monkeypatch.setenv("LSTM_CONFORMANCE_ROOT", str(project_copy))
+    code = conformance_cli.main(["--impl", "tests.broken_adapters:DoubledBias", "--diagnose", "--no-isolation",
+                                 "--cases", "base-T3-*"])
+    err = capsys.readouterr().err
+    assert code == 2 and f"{path}:" in err and "unknown parameter 'b_x'" in err, err
+
+
+def test_a_packing_side_gate_order_names_the_layout(hypotheses):
+    igof = next(h for h in hypotheses if h.id == "gate_order:igof")
+    assert "blocks packed in layout onnx's (i,o,f,c) order and read in the spec's" in igof.explains

@@ -135,3 +135,35 @@ def test_diagnosis_names_a_conversion_bug_in_a_real_framework(spec):
 
     result = diagnose(TorchFedOnnxBlocks(), dtype="float32", spec=spec, patterns=["base-*"])
     assert [f.hypothesis.id for f in result.explained_by] == ["gate_order:igof"], result.lines()
+
+
+class _ProbeAdapter:
+    """A FrameworkAdapter over numpy (always installed) whose run fails as told."""
+
+    @staticmethod
+    def make(fails_at):
+        from lstm_adapters.base import FrameworkAdapter
+        from lstm_adapters.numpy_lstm import NumpyLSTMAdapter
+
+        class Probe(FrameworkAdapter):
+            name, framework, install = "probe", "numpy", "pip install numpy"
+
+            def run(self, x, h0, c0, params):
+                if x.dtype.name in fails_at:
+                    raise KeyError("W_x")
+                return NumpyLSTMAdapter().forward(x, h0, c0, params, {})
+
+        return Probe()
+
+
+def test_a_dtype_the_framework_refuses_is_skipped_with_its_words(spec):
+    result = run_conformance(_ProbeAdapter.make({"float64"}), dtype="float64", spec=spec, patterns=["base-T3-*"])
+    (case,) = result.cases
+    assert case.status == "skipped" and case.reasons == ["numpy cannot run float64: KeyError: 'W_x'"]
+
+
+def test_an_adapter_that_fails_at_every_dtype_errors_instead_of_skipping(spec):
+    result = run_conformance(_ProbeAdapter.make({"float64", "float32"}), dtype="float64", spec=spec,
+                             patterns=["base-T3-*"])
+    (case,) = result.cases
+    assert case.status == "error" and "KeyError" in case.reasons[0], case.reasons
