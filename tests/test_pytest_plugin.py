@@ -277,3 +277,37 @@ def test_installed_copy_runs_an_outside_adapter(tmp_path, n_cases):
     assert header[0].startswith("lstm-conformance: outside numpy LSTM [--lstm-impl=outside_adapter:make]"), header[0]
     assert f"spec {data / 'spec' / 'lstm.yaml'}," in header[0] and f"goldens {data / 'golden'}" in header[0], header[0]
     assert str(ROOT) not in header[0], f"the header points into the checkout {ROOT}: {header[0]}"
+    # the console scripts of the same installed copy: the comparison of a built-in and a diagnosis
+    for script, args, code, words in [
+        ("lstm-conformance", ["--impl", "outside_adapter:make", "--cases", "base-T3-*", "--format", "json"], 0,
+         '"passed": 1'),
+        ("lstm-diagnose", ["--impl", "tests_like_broken:make", "--cases", "base-*"], 1, "its gate order is f,i,g,o"),
+    ]:
+        (outside / "tests_like_broken.py").write_text(BROKEN_OUTSIDE_ADAPTER)
+        run = subprocess.run([str(site / "bin" / script), *args], cwd=workdir, env=env, check=False,
+                             capture_output=True, text=True, timeout=600)
+        assert run.returncode == code and words in run.stdout, (script, run.returncode, run.stdout[-2000:], run.stderr)
+
+
+BROKEN_OUTSIDE_ADAPTER = '''
+import numpy as np
+from outside_adapter import make as _make
+
+
+def make():
+    inner = _make()
+
+    class Swapped:
+        name = "outside, i and f swapped"
+
+        def supports(self, variant):
+            return inner.supports(variant)
+
+        def forward(self, x, h0, c0, params, variant):
+            p = dict(params)
+            for role in "WUb":
+                p[role + "_i"], p[role + "_f"] = params[role + "_f"], params[role + "_i"]
+            return inner.forward(x, h0, c0, p, variant)
+
+    return Swapped()
+'''
