@@ -163,7 +163,7 @@ def feed(spec: Spec, hyp: Hypothesis, inputs: Arrays, params: Arrays) -> tuple[A
 def _gate_order(spec: Spec, order: str, inputs: Arrays, params: Arrays) -> tuple[Arrays, Arrays]:
     # the implementation uses block k (spec gate k) as gate order[k]: give block k gate order[k]'s parameters
     gates = list(spec.data["gates"])
-    by_gate = {g: {p: n for n, e in spec.data["parameters"].items() if e["gate"] == g for p in [e["role"]]} for g in gates}
+    by_gate = {g: {e["role"]: n for n, e in spec.data["parameters"].items() if e["gate"] == g} for g in gates}  # role -> name
     out = dict(params)
     for spec_gate, used_as in zip(gates, order.split(",")):
         for role, name in by_gate[spec_gate].items():
