@@ -12,7 +12,7 @@ from . import report
 from .adapters import BUILTIN, AdapterError
 from .compare import DTYPES
 from .golden import GoldenError, atomic_write
-from .runner import DEFAULT_TIMEOUT, MAX_TIMEOUT, check_timeout, run_conformance
+from .runner import DEFAULT_TIMEOUT, HARNESS_ERRORS, MAX_TIMEOUT, check_timeout, run_conformance
 from .spec_loader import SpecError
 
 EXIT_PASS, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
@@ -97,7 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for dtype in dtypes:
             results.append(run_conformance(args.impl, dtype=dtype, patterns=args.cases, timeout=args.timeout,
                                            isolate=not args.no_isolation, golden_dir=args.golden_dir))
-    except (SpecError, GoldenError, AdapterError, ValueError) as exc:
+    except HARNESS_ERRORS as exc:
         print(f"conformance.py: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     diagnoses = {}
@@ -110,7 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     print(f"diagnosing {r.impl} at {r.dtype} ...", file=sys.stderr, flush=True)
                     diagnoses[r.dtype] = diagnose(args.impl, run=r, timeout=args.timeout,
                                                   isolate=not args.no_isolation, golden_dir=args.golden_dir)
-        except (SpecError, GoldenError, AdapterError, ValueError) as exc:
+        except HARNESS_ERRORS as exc:
             print(f"conformance.py: error: {exc}", file=sys.stderr)
             return EXIT_USAGE
     if args.format == "json":

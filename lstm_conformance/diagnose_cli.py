@@ -8,12 +8,10 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from .adapters import BUILTIN, AdapterError
+from .adapters import BUILTIN
 from .compare import DTYPES
 from .diagnosis import diagnose
-from .golden import GoldenError
-from .runner import DEFAULT_TIMEOUT, check_timeout
-from .spec_loader import SpecError
+from .runner import DEFAULT_TIMEOUT, HARNESS_ERRORS, check_timeout
 
 EXIT_CONFORMS, EXIT_FAILS, EXIT_USAGE = 0, 1, 2
 
@@ -42,7 +40,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         check_timeout(args.timeout)
         result = diagnose(args.impl, dtype=args.dtype, patterns=args.cases, timeout=args.timeout,
                           isolate=not args.no_isolation, golden_dir=args.golden_dir)
-    except (SpecError, GoldenError, AdapterError, ValueError) as exc:
+    except HARNESS_ERRORS as exc:
         print(f"diagnose.py: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     if args.format == "json":

@@ -11,12 +11,14 @@ import numpy as np
 from .adapters import AdapterError
 from .compare import DTYPES, CaseJudgement, judge_case
 from .executor import AdapterRaised, CaseTimeout, ProcessExecutor, ThreadExecutor, WorkerDied
-from .golden import GoldenCase, load_golden
-from .spec_loader import Spec, load_spec
+from .golden import GoldenCase, GoldenError, load_golden
+from .spec_loader import Spec, SpecError, load_spec
 
 DEFAULT_TIMEOUT = 60.0
 MAX_TIMEOUT = 86400.0  # a day; beyond it poll/join overflow, and no case needs it
 STATUSES = ("passed", "failed", "skipped", "error")
+# What the command lines report as a usage or harness error (exit 2), not as the implementation's failure.
+HARNESS_ERRORS = (SpecError, GoldenError, AdapterError, ValueError)
 
 
 @dataclass
