@@ -31,8 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
                    + "; ".join(",".join(map(str, s)) for s in benchmark.DEFAULT_SIZES))
     p.add_argument("--dtype", choices=("float16", "float32", "float64"), action="append",
                    help="dtype to run (repeatable); default: float32 and float64")
-    p.add_argument("--impl", choices=("per-step", "torch"), action="append",
-                   help="implementations to compare with lstm_impl (repeatable); default: both")
+    p.add_argument("--impl", choices=("per-step", "torch", "gemms"), action="append",
+                   help="implementations to compare with lstm_impl (repeatable); default: all three. "
+                   "gemms is not an LSTM: lstm_impl's matrix products alone, a floor for its design")
     p.add_argument("--repeats", type=int, default=7, help="timed runs per implementation (default 7)")
     p.add_argument("--per-step-max-steps", type=int, default=4096, metavar="N",
                    help="above T*B > N the per-step implementation gets --per-step-repeats runs "
@@ -59,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         sizes=args.size or benchmark.DEFAULT_SIZES,
         dtypes=args.dtype or benchmark.DEFAULT_DTYPES,
         repeats=args.repeats,
-        impls=("lstm_impl", *(args.impl or ("per-step", "torch"))),
+        impls=("lstm_impl", *(args.impl or ("per-step", "torch", "gemms"))),
         per_step_max_steps=args.per_step_max_steps,
         per_step_repeats=args.per_step_repeats,
         torch_threads=args.torch_threads,

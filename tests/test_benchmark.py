@@ -38,3 +38,49 @@ def test_bench_cli_runs_a_tiny_size(capsys):
     assert [r.split("|")[3].strip() for r in rows] == ["lstm_impl", "per-step"], out
     assert float(rows[1].split("|")[6]) > 0  # a ratio was measured
     assert "verified (3, 2, 4, 5) float64" in out
+
+
+def test_gemm_floor_runs_the_design_s_products(spec, golden_cases):
+    """The gemms row times real products of the right shapes: its result is U_all @ h0^T."""
+    inputs, params = case_arrays(spec, golden_cases[0], "float64")
+    out = benchmark.gemm_floor_runner(params)(inputs["x"], inputs["h0"], inputs["c0"])
+    u_all = np.concatenate([params[f"U_{k}"] for k in "ifgo"], axis=0)  # (4H, H)
+    np.testing.assert_allclose(out, u_all @ inputs["h0"].T, rtol=1e-12, atol=1e-15)
+    assert out.dtype == inputs["x"].dtype
+
+
+def test_bench_cli_prints_the_gemm_floor_without_verifying_it(capsys):
+    code = bench_cli.main(["--size", "3,2,4,5", "--dtype", "float32", "--impl", "gemms",
+                           "--repeats", "2", "--pause", "0"])
+    out = capsys.readouterr().out
+    assert code == 0
+    rows = [line.split("|") for line in out.splitlines() if line.startswith("| 3, 2, 4, 5")]
+    assert [r[3].strip() for r in rows] == ["lstm_impl", "gemms"], out
+    assert rows[1][7].strip() == "-" and "not an LSTM" in rows[1][8], out
+    assert "verified (3, 2, 4, 5) float32: lstm_impl 0.0e+00" in out
+    assert "gemms" not in out.split("verified")[1].splitlines()[0]
+
+
+def _row(impl, ms, size=(100, 32, 64, 128), dtype="float32"):
+    return benchmark.Row(size, dtype, impl, [ms / 1e3], 0.0, ratio=None)
+
+
+def test_a_missed_target_says_what_the_gemms_leave():
+    rows = [_row("lstm_impl", 10.0), _row("torch", 5.0), _row("gemms", 6.0)]
+    for r in rows:
+        r.ratio = r.median_ms / 10.0
+    lines, all_met = benchmark.target_lines(rows)
+    assert not all_met
+    assert lines[0].startswith("NOT met  torch") and "ratio torch/lstm_impl = 0.50" in lines[0]
+    # 1.5x torch allows 7.5 ms; the GEMMs take 6.0, leaving 1.5 ms = 15.0 us per step of T = 100
+    assert lines[1].split() == (
+        "the GEMMs alone take 6.00 ms of the 7.50 ms the target allows, leaving 1.50 ms "
+        "(15.0 us per step) for everything else (gate math, copies), which takes 4.00 ms now").split()
+
+
+def test_a_met_target_has_no_budget_line():
+    rows = [_row("lstm_impl", 10.0), _row("torch", 20.0), _row("gemms", 6.0)]
+    for r in rows:
+        r.ratio = r.median_ms / 10.0
+    lines, all_met = benchmark.target_lines(rows)
+    assert all_met and len(lines) == 1 and lines[0].startswith("met      torch")
