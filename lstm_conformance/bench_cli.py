@@ -1,4 +1,4 @@
-"""Command line of tools/bench.py: lstm_impl against a per-step LSTM and torch.nn.LSTM.
+"""Command line of tools/bench.py: lstm_impl against a per-step LSTM, torch.nn.LSTM and its own GEMMs.
 
     python tools/bench.py                        # all sizes, float32 and float64
     python tools/bench.py --dtype float64 --repeats 15 --size 100,32,64,128

@@ -171,6 +171,11 @@ class LSTM:
         """The model dtype: parameters and outputs."""
         return self._dtype
 
+    @property
+    def compute_dtype(self) -> np.dtype:
+        """The dtype the kernel computes in: the model dtype, or float32 for float16."""
+        return self._compute_dtype
+
     def __repr__(self) -> str:
         return (
             f"LSTM(input_size={self._input_size}, hidden_size={self._hidden_size}, "

@@ -41,12 +41,35 @@ def test_bench_cli_runs_a_tiny_size(capsys):
 
 
 def test_gemm_floor_runs_the_design_s_products(spec, golden_cases):
-    """The gemms row times real products of the right shapes: its result is U_all @ h0^T."""
+    """The gemms row times real products: its result is U_all @ h0^T."""
     inputs, params = case_arrays(spec, golden_cases[0], "float64")
-    out = benchmark.gemm_floor_runner(params)(inputs["x"], inputs["h0"], inputs["c0"])
+    out = benchmark.gemm_floor_runner(params, np.dtype("float64"))(inputs["x"], inputs["h0"], inputs["c0"])
     u_all = np.concatenate([params[f"U_{k}"] for k in "ifgo"], axis=0)  # (4H, H)
     np.testing.assert_allclose(out, u_all @ inputs["h0"].T, rtol=1e-12, atol=1e-15)
-    assert out.dtype == inputs["x"].dtype
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
+def test_gemm_floor_makes_the_same_matmul_calls_as_lstm_impl(monkeypatch, dtype):
+    """Same number of np.matmul calls, same operand shapes, same compute dtype."""
+    params, X, h0, c0 = benchmark.make_case((5, 3, 4, 6), dtype, seed=1)
+    model = benchmark.LSTM.from_params(params)
+    floor = benchmark.gemm_floor_runner(params, model.compute_dtype)
+    real_matmul = np.matmul
+    calls: list[tuple] = []
+
+    def recording(a, b, *args, **kwargs):
+        calls.append((np.shape(a), np.shape(b), np.result_type(a, b).name))
+        return real_matmul(a, b, *args, **kwargs)
+
+    monkeypatch.setattr(np, "matmul", recording)
+    model.forward_sequence(X, h0, c0)
+    impl_calls, calls[:] = list(calls), []
+    floor(X, h0, c0)
+    monkeypatch.undo()
+    compute = "float32" if dtype == "float16" else dtype
+    assert impl_calls[0] == ((24, 5), (5, 15), compute)  # W_aug (4H, I+1) @ [X | 1]^T
+    assert impl_calls[1:] == [((24, 6), (6, 3), compute)] * 5  # U_all (4H, H) @ h^T, T times
+    assert calls == impl_calls
 
 
 def test_bench_cli_prints_the_gemm_floor_without_verifying_it(capsys):
@@ -75,7 +98,26 @@ def test_a_missed_target_says_what_the_gemms_leave():
     # 1.5x torch allows 7.5 ms; the GEMMs take 6.0, leaving 1.5 ms = 15.0 us per step of T = 100
     assert lines[1].split() == (
         "the GEMMs alone take 6.00 ms of the 7.50 ms the target allows, leaving 1.50 ms "
-        "(15.0 us per step) for everything else (gate math, copies), which takes 4.00 ms now").split()
+        "(15.0 us per step); everything else (gate math, copies) takes 4.00 ms now").split()
+
+
+def test_per_step_target_budget_and_gemms_over_budget():
+    # per-step 80 ms at 10x allows 8 ms; GEMMs 9 ms leave nothing
+    rows = [_row("lstm_impl", 16.0, dtype="float64"), _row("per-step", 80.0, dtype="float64"),
+            _row("gemms", 9.0, dtype="float64")]
+    for r in rows:
+        r.ratio = r.median_ms / 16.0
+    lines, all_met = benchmark.target_lines(rows)
+    assert not all_met and lines[0].startswith("NOT met  per-step") and "= 5.00" in lines[0]
+    assert lines[1].split() == (
+        "the GEMMs alone take 9.00 ms, more than the 8.00 ms the target allows; "
+        "everything else (gate math, copies) takes 7.00 ms now").split()
+    rows[1].times, rows[1].ratio = [0.2], 200.0 / 16.0  # per-step 200 ms: 20 ms allowed
+    lines, all_met = benchmark.target_lines(rows)
+    assert all_met and lines == [lines[0]] and lines[0].startswith("met      per-step")
+    rows[1].times, rows[1].ratio = [0.12], 120.0 / 16.0  # 12 ms allowed: 3 ms left = 30 us x 100 steps
+    lines, _ = benchmark.target_lines(rows)
+    assert "leaving 3.00 ms (30.0 us per step)" in lines[1]
 
 
 def test_a_met_target_has_no_budget_line():

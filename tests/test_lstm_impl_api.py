@@ -268,6 +268,7 @@ def test_dtype_is_preserved(rng, dtype):
     # white box: no silent upcast inside (float16 is documented to compute in float32)
     compute = np.float32 if dtype == np.float16 else dtype
     assert model._w_aug.dtype == compute and model._u_all.dtype == compute
+    assert model.compute_dtype == compute  # the public name for it
 
 
 @pytest.mark.parametrize("model_dtype,input_dtype", [(np.float32, np.float64), (np.float64, np.float32),

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Benchmark lstm_impl against a per-step LSTM and torch.nn.LSTM. See `python tools/bench.py --help`."""
+"""Benchmark lstm_impl against a per-step LSTM, torch.nn.LSTM and its own GEMMs. See `python tools/bench.py --help`."""
 import sys
 
 import _bootstrap  # noqa: F401  (puts the checkout on sys.path)
