@@ -34,20 +34,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--impl", choices=("per-step", "torch", "gemms"), action="append",
                    help="implementations to compare with lstm_impl (repeatable); default: all three. "
                    "gemms is not an LSTM: lstm_impl's matrix products alone, a floor for its design")
-    p.add_argument("--repeats", type=int, default=7, help="timed runs per implementation (default 7)")
-    p.add_argument("--per-step-max-steps", type=int, default=4096, metavar="N",
+    d = benchmark.Config  # the defaults live there
+    p.add_argument("--repeats", type=int, default=d.repeats,
+                   help=f"timed runs per implementation (default {d.repeats})")
+    p.add_argument("--per-step-max-steps", type=int, default=d.per_step_max_steps, metavar="N",
                    help="above T*B > N the per-step implementation gets --per-step-repeats runs "
-                   "(default 4096)")
-    p.add_argument("--per-step-repeats", type=int, default=1, metavar="N",
-                   help="runs of the per-step implementation above that limit; 0 skips it (default 1)")
+                   f"(default {d.per_step_max_steps})")
+    p.add_argument("--per-step-repeats", type=int, default=d.per_step_repeats, metavar="N",
+                   help="runs of the per-step implementation above that limit; 0 skips it "
+                   f"(default {d.per_step_repeats})")
     p.add_argument("--torch-threads", type=int, default=None,
                    help="torch threads (default: the BLAS thread count NumPy uses)")
-    p.add_argument("--pause", type=float, default=0.15, metavar="SECONDS",
+    p.add_argument("--pause", type=float, default=d.pause, metavar="SECONDS",
                    help="sleep before each timed run, letting the other library's worker "
-                   "threads stop spinning (default 0.15)")
+                   f"threads stop spinning (default {d.pause})")
     p.add_argument("--no-warmup", action="store_true",
                    help="no untimed 2-step run of the same implementation before each timed run")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--strict", action="store_true", help="exit 1 if a target is not met or outputs disagree")
     return p
 
@@ -60,16 +63,15 @@ def main(argv: list[str] | None = None) -> int:
         sizes=args.size or benchmark.DEFAULT_SIZES,
         dtypes=args.dtype or benchmark.DEFAULT_DTYPES,
         repeats=args.repeats,
-        impls=("lstm_impl", *(args.impl or ("per-step", "torch", "gemms"))),
+        impls=("lstm_impl", *args.impl) if args.impl else benchmark.Config.impls,
         per_step_max_steps=args.per_step_max_steps,
         per_step_repeats=args.per_step_repeats,
-        torch_threads=args.torch_threads,
+        torch_threads=args.torch_threads or benchmark.numpy_blas_threads(),
         seed=args.seed,
         pause=args.pause,
         warmup=not args.no_warmup,
     )
-    torch_threads = cfg.torch_threads or benchmark.numpy_blas_threads()
-    for line in benchmark.header_lines(torch_threads):
+    for line in benchmark.header_lines(cfg.torch_threads):
         print(line)
     print(f"repeats {cfg.repeats}, interleaved; ratio = impl median / lstm_impl median\n")
     rows = benchmark.run(cfg)

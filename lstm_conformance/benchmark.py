@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import ctypes
 import dataclasses
+import functools
 import os
 import platform
 import statistics
@@ -41,8 +42,12 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
+from tabulate import tabulate
 
 from lstm_impl import LSTM
+
+from .layout_convert import to_layout
+from .spec_loader import Spec, load_spec
 
 #: (T, B, I, H) sizes of the standard run.
 DEFAULT_SIZES: tuple[tuple[int, int, int, int], ...] = (
@@ -68,6 +73,12 @@ ENV_VARS: tuple[str, ...] = (
 Runner = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 
 
+@functools.lru_cache(maxsize=1)
+def _spec() -> Spec:
+    """The packaged spec: its layouts pack the peers' weights."""
+    return load_spec()
+
+
 # --------------------------------------------------------------------------- implementations
 class PerStepLSTM:
     """The classic tutorial LSTM: per time step, per batch row, per gate.
@@ -78,11 +89,9 @@ class PerStepLSTM:
     """
 
     def __init__(self, params: dict[str, np.ndarray]) -> None:
-        self.w_seed = {
-            k: np.concatenate([params[f"U_{k}"], params[f"W_{k}"]], axis=1)  # (H, H + I)
-            for k in "ifgo"
-        }
-        self.b = {k: params[f"b_{k}"].reshape(-1, 1) for k in "ifgo"}  # (H, 1)
+        tensors = to_layout(_spec(), "concatenated_per_gate", params)
+        self.w_seed = {k: tensors[f"W_seed_{k}"] for k in "ifgo"}  # (H, H + I)
+        self.b = {k: tensors[f"b_{k}"].reshape(-1, 1) for k in "ifgo"}  # (H, 1)
 
     @staticmethod
     def _sigmoid(z: np.ndarray) -> np.ndarray:
@@ -124,12 +133,11 @@ def gemm_floor_runner(params: dict[str, np.ndarray], compute_dtype: np.dtype) ->
     BLAS).  Returns the last step's products.
     """
     cd = np.dtype(compute_dtype)
-    w_aug = np.ascontiguousarray(np.concatenate(
-        [np.column_stack([params[f"W_{k}"], params[f"b_{k}"]]) for k in "ifgo"], axis=0
-    ), dtype=cd)  # (4H, I + 1)
-    u_all = np.ascontiguousarray(
-        np.concatenate([params[f"U_{k}"] for k in "ifgo"], axis=0), dtype=cd
-    )  # (4H, H)
+    stacked = to_layout(_spec(), "torch", params)  # the four gates stacked: (4H, I), (4H, H), (4H,)
+    w_aug = np.ascontiguousarray(
+        np.column_stack([stacked["weight_ih_l0"], stacked["bias_ih_l0"]]), dtype=cd
+    )  # (4H, I + 1)
+    u_all = np.ascontiguousarray(stacked["weight_hh_l0"], dtype=cd)  # (4H, H)
 
     def run(X: np.ndarray, h0: np.ndarray, c0: np.ndarray) -> np.ndarray:
         t_len, b, i = X.shape
@@ -147,21 +155,15 @@ def gemm_floor_runner(params: dict[str, np.ndarray], compute_dtype: np.dtype) ->
 
 
 def torch_runner(params: dict[str, np.ndarray], dtype: str, threads: int) -> Runner:
-    """A torch.nn.LSTM holding ``params`` (gate order i, f, g, o), run without grad."""
+    """A torch.nn.LSTM holding ``params`` (loaded through the spec's torch layout), run without grad."""
     import torch
 
     torch.set_num_threads(threads)
     h, i = params["W_i"].shape
     tdtype = getattr(torch, dtype)
     model = torch.nn.LSTM(i, h).to(tdtype)
-    with torch.no_grad():
-        cat = lambda role: torch.from_numpy(  # noqa: E731
-            np.concatenate([params[f"{role}_{k}"] for k in "ifgo"], axis=0)
-        )
-        model.weight_ih_l0.copy_(cat("W"))  # (4H, I)
-        model.weight_hh_l0.copy_(cat("U"))  # (4H, H)
-        model.bias_ih_l0.copy_(cat("b"))  # (4H,)
-        model.bias_hh_l0.zero_()
+    tensors = to_layout(_spec(), "torch", params)  # weight_ih_l0 (4H, I), ..., bias_hh_l0 zeros
+    model.load_state_dict({n: torch.from_numpy(np.array(a)) for n, a in tensors.items()}, strict=True)
     model.eval()
 
     def run(X: np.ndarray, h0: np.ndarray, c0: np.ndarray) -> np.ndarray:
@@ -409,16 +411,8 @@ def table_rows(rows: Sequence[Row]) -> tuple[list[str], list[list[str]]]:
 
 
 def format_table(rows: Sequence[Row]) -> str:
-    """The results table: tabulate's if installed, else plain aligned columns."""
+    """The results table (GitHub markdown)."""
     headers, cells = table_rows(rows)
-    try:
-        from tabulate import tabulate
-    except ImportError:
-        widths = [max(len(h), *(len(c[j]) for c in cells)) for j, h in enumerate(headers)]
-        fmt = lambda row: "  ".join(s.ljust(w) for s, w in zip(row, widths)).rstrip()  # noqa: E731
-        lines = [fmt(headers), fmt(["-" * w for w in widths])]
-        lines += [fmt(c) for c in cells]
-        return "\n".join(lines)
     return tabulate(cells, headers=headers, tablefmt="github", disable_numparse=True)
 
 
