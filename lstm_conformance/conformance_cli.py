@@ -13,7 +13,7 @@ from .adapters import BUILTIN, AdapterError
 from .compare import DTYPES
 from .golden import GoldenError, atomic_write
 from .runner import DEFAULT_TIMEOUT, HARNESS_ERRORS, MAX_TIMEOUT, check_timeout, run_conformance
-from .spec_loader import SpecError
+from .spec_loader import SpecError, load_spec
 
 EXIT_PASS, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
@@ -94,9 +94,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     dtypes = list(dict.fromkeys(args.dtype or ["float64"]))
     results = []
     try:
+        spec = load_spec()  # once for every dtype
         for dtype in dtypes:
             results.append(run_conformance(args.impl, dtype=dtype, patterns=args.cases, timeout=args.timeout,
-                                           isolate=not args.no_isolation, golden_dir=args.golden_dir))
+                                           isolate=not args.no_isolation, spec=spec,
+                                           golden_dir=args.golden_dir))
     except HARNESS_ERRORS as exc:
         print(f"conformance.py: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -162,17 +164,22 @@ def _main_all(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"conformance.py: usage error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    try:
+        spec = load_spec()  # once for every run
+    except SpecError as exc:
+        print(f"conformance.py: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     rows, results, details = [], [], []
     for impl in BUILTIN:
         for dtype in dtypes:
             print(f"running {impl} at {dtype} ...", file=sys.stderr, flush=True)
             try:
                 result = run_conformance(impl, dtype=dtype, patterns=args.cases, timeout=args.timeout,
-                                         isolate=not args.no_isolation, golden_dir=args.golden_dir)
+                                         isolate=not args.no_isolation, spec=spec, golden_dir=args.golden_dir)
             except AdapterError as exc:  # this implementation could not start; the others still run
                 rows.append(report.summary_row(impl, dtype, None, error=str(exc), expected_fail=(impl, dtype) in expected))
                 continue
-            except (SpecError, GoldenError, ValueError) as exc:
+            except HARNESS_ERRORS as exc:  # AdapterError is caught just above
                 print(f"conformance.py: error: {exc}", file=sys.stderr)
                 return EXIT_USAGE
             results.append(result)

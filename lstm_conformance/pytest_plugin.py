@@ -131,8 +131,8 @@ def select_cases(cases: list[GoldenCase], patterns: tuple[str, ...]) -> list[Gol
 
 def start_executor(settings: Settings) -> Any:
     """The one executor of the session: a worker process, or a thread with --lstm-no-isolation."""
-    from .adapters import BUILTIN, AdapterError, load_adapter, resolve
-    from .executor import ProcessExecutor, ThreadExecutor
+    from .adapters import BUILTIN, AdapterError, resolve
+    from .runner import open_executor
 
     expected = (f"a built-in name ({', '.join(sorted(BUILTIN))}) or MODULE:ATTR naming a zero-argument "
                 f"callable that returns an adapter")
@@ -142,7 +142,7 @@ def start_executor(settings: Settings) -> Any:
     except AdapterError:
         raise pytest.UsageError(f"{option}, but should be {expected}") from None
     try:
-        return ProcessExecutor(settings.ref) if settings.isolate else ThreadExecutor(load_adapter(settings.ref))
+        return open_executor(settings.ref, settings.isolate)[0]
     except AdapterError as exc:
         # the adapters module speaks of the CLI's --impl; say the option the user gave
         text = str(exc).replace(f"--impl={settings.ref!r}", option)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-GATES: tuple[str, ...] = ("i", "f", "g", "o")
+from .layout import GATES
 
 
 def glorot_uniform(rng: np.random.Generator, fan_out: int, fan_in: int) -> np.ndarray:
