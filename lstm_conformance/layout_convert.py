@@ -6,7 +6,7 @@ come from spec/lstm.yaml.
 """
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -102,10 +102,12 @@ def infer_dims(spec: Spec, shapes: Mapping[tuple[str, str], tuple[int, ...]], la
     """
     equations: list[tuple[list[tuple[int, str | None]], int, str]] = []
     where_of: dict[str, str] = {}
+    declared_of: dict[str, Sequence[str | int]] = {}
     for (kind, name), shape in shapes.items():
         declared = spec.data["parameters"][name]["shape"] if kind == "parameters" else layout.tensors[name].shape
         label = f"params[{name!r}]" if kind == "parameters" else f"{layout.name}.{name}"
         where_of[label] = f"{label}.shape={tuple(shape)}"
+        declared_of[label] = declared
         if len(shape) != len(declared):
             # ONNX-style unit axes: match the non-unit declared entries to the non-unit actual ones
             declared = [d for d in declared if d != 1]
@@ -130,30 +132,20 @@ def infer_dims(spec: Spec, shapes: Mapping[tuple[str, str], tuple[int, ...]], la
             break
         for u, values in votes.items():
             dims[u] = max(set(values), key=values.count)  # the value most arrays agree on
-    bad = []
+    bad = set()
     for terms, n, label in equations:
-        if any(name is not None and name not in dims for _, name in terms):
-            bad.append(f"{where_of[label]} does not fit {' + '.join(_term(c, nm) for c, nm in terms)}")
-        elif sum(c * (1 if name is None else dims[name]) for c, name in terms) != n:
-            bad.append(where_of[label])
+        unsolved = any(name is not None and name not in dims for _, name in terms)
+        if unsolved or sum(c * (1 if name is None else dims[name]) for c, name in terms) != n:
+            bad.add(label)
     if bad:
-        labels = sorted(set(b.split(".shape=")[0] for b in bad))
-        want = {lab: _expected_shape(spec, layout, lab, dims) for lab in labels}
-        raise ConversionError("; ".join(f"{where_of[lab]}, but should be {want[lab]}" for lab in labels[:3])
-                              + f" (dims {dims}, from the other arrays)")
+        labels = sorted(bad)
+        raise ConversionError("; ".join(f"{where_of[lab]}, but should be {_expected_shape(declared_of[lab], dims)}"
+                                        for lab in labels[:3]) + f" (dims {dims}, from the other arrays)")
     return dims
 
 
-def _expected_shape(spec: Spec, layout: Layout | None, label: str, dims: dict[str, int]) -> str:
-    if label.startswith("params["):
-        declared = spec.data["parameters"][label[8:-2]]["shape"]
-    else:
-        declared = layout.tensors[label.split(".", 1)[1]].shape
+def _expected_shape(declared: Sequence[str | int], dims: dict[str, int]) -> str:
     try:
         return str(tuple(eval_dim(d, dims) for d in declared))
     except KeyError:
         return str(list(declared))
-
-
-def _term(coef: int, name: str | None) -> str:
-    return str(coef) if name is None else (name if coef == 1 else f"{coef} * {name}")
