@@ -11,8 +11,8 @@ from typing import Sequence
 from . import report
 from .adapters import BUILTIN, AdapterError
 from .compare import DTYPES
-from .golden import GoldenError, atomic_write
-from .runner import DEFAULT_TIMEOUT, HARNESS_ERRORS, MAX_TIMEOUT, check_timeout, run_conformance
+from .golden import atomic_write
+from .runner import HARNESS_ERRORS, MAX_TIMEOUT, add_run_options, check_timeout, run_conformance
 from .spec_loader import SpecError, load_spec
 
 EXIT_PASS, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
@@ -35,14 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "callable that returns an adapter (default: $LSTM_IMPL or numpy)")
     parser.add_argument("--dtype", action="append", choices=sorted(DTYPES),
                         help="dtype under test (default float64); repeat for several runs, one report each")
-    parser.add_argument("--cases", action="append", metavar="GLOB", help="only cases whose id matches (repeatable)")
+    add_run_options(parser)
     parser.add_argument("--format", default="table", choices=["table", "github", "json"], help="report format")
     parser.add_argument("--output", type=Path, help="write the report to FILE instead of standard output")
-    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT,
-                        help=f"seconds per case before it is reported as hung (default {DEFAULT_TIMEOUT:g})")
-    parser.add_argument("--no-isolation", action="store_true",
-                        help="run the implementation in this process (a thread per call) instead of a worker process")
-    parser.add_argument("--golden-dir", type=Path, help="default: the project's golden/")
     parser.add_argument("--verbose", "-v", action="store_true", help="full reasons, not clipped")
     parser.add_argument("--diagnose", action="store_true",
                         help="when a run fails, try the known conventions (spec/conventions.yaml) and say which "

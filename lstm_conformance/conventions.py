@@ -10,7 +10,6 @@ from __future__ import annotations
 import copy
 import itertools
 from dataclasses import dataclass, field
-from functools import cached_property
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -89,7 +88,7 @@ def _expand(spec: Spec, entry: Mapping[str, Any]) -> list[Hypothesis]:
 
 def _checked(spec: Spec, hyp: Hypothesis, path: Path) -> Hypothesis:
     """Raise ValueError for names the spec does not have; build the model spec."""
-    params, inputs, outputs = set(spec.parameter_names), set(spec.input_names), set(spec.output_names)
+    params, outputs = set(spec.parameter_names), set(spec.output_names)
     timed_inputs = set(spec.step_inputs.values())
     timed_outputs = {n for n, e in spec.data["outputs"].items() if e["take"] == "all_steps"}
     f = hyp.feed

@@ -5,13 +5,12 @@ import argparse
 import json
 import os
 import sys
-from pathlib import Path
 from typing import Sequence
 
 from .adapters import BUILTIN
 from .compare import DTYPES
 from .diagnosis import diagnose
-from .runner import DEFAULT_TIMEOUT, HARNESS_ERRORS, check_timeout
+from .runner import HARNESS_ERRORS, add_run_options, check_timeout
 
 EXIT_CONFORMS, EXIT_FAILS, EXIT_USAGE = 0, 1, 2
 
@@ -26,11 +25,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--impl", default=os.environ.get("LSTM_IMPL", "numpy"),
                         help=f"a built-in name ({', '.join(sorted(BUILTIN))}) or MODULE:ATTR (default: $LSTM_IMPL or numpy)")
     parser.add_argument("--dtype", default="float64", choices=sorted(DTYPES), help="dtype under test (default float64)")
-    parser.add_argument("--cases", action="append", metavar="GLOB", help="only cases whose id matches (repeatable)")
+    add_run_options(parser)
     parser.add_argument("--format", default="text", choices=["text", "json"])
-    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds per call (default 60)")
-    parser.add_argument("--no-isolation", action="store_true", help="run the implementation in this process")
-    parser.add_argument("--golden-dir", type=Path, help="default: the project's golden/")
     return parser
 
 

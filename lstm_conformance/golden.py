@@ -11,7 +11,6 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import json
-import math
 import os
 import tempfile
 from concurrent.futures import ProcessPoolExecutor

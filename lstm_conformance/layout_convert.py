@@ -10,7 +10,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from .layouts import Block, Concat, Extra, Layout, Param, block_shape, fits
+from .layouts import Block, Extra, Layout, Param, block_shape, fits
 from .spec_loader import Spec, dim_terms, eval_dim
 
 

@@ -1,6 +1,7 @@
 """Run one implementation over the golden cases and collect a verdict per case."""
 from __future__ import annotations
 
+import argparse
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -153,6 +154,16 @@ def open_executor(impl: str | Any, isolate: bool = True) -> tuple[Any, str]:
     if isinstance(impl, str):
         return (ProcessExecutor(impl) if isolate else ThreadExecutor(_load(impl))), impl
     return ThreadExecutor(impl), f"{type(impl).__module__}.{type(impl).__qualname__}"
+
+
+def add_run_options(parser: argparse.ArgumentParser) -> None:
+    """The options both command lines pass on to a run: --cases, --timeout, --no-isolation, --golden-dir."""
+    parser.add_argument("--cases", action="append", metavar="GLOB", help="only cases whose id matches (repeatable)")
+    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT,
+                        help=f"seconds per case before it is reported as hung (default {DEFAULT_TIMEOUT:g})")
+    parser.add_argument("--no-isolation", action="store_true",
+                        help="run the implementation in this process (a thread per call) instead of a worker process")
+    parser.add_argument("--golden-dir", type=Path, help="default: the project's golden/")
 
 
 def check_timeout(timeout: float) -> None:
