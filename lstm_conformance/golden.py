@@ -333,14 +333,15 @@ def load_golden(golden_dir: Path | None = None, patterns: Sequence[str] | None =
             data = path.read_bytes()
         except OSError as exc:
             raise GoldenError(f"{path}: cannot read case {cid}: {exc.strerror}") from None
-        if verify and sha256_bytes(data) != entry["sha256"]:
-            raise GoldenError(f"{path}: sha256 {sha256_bytes(data)[:16]}… does not match the manifest's "
+        digest = sha256_bytes(data)
+        if verify and digest != entry["sha256"]:
+            raise GoldenError(f"{path}: sha256 {digest[:16]}… does not match the manifest's "
                               f"{entry['sha256'][:16]}… (edited by hand? regenerate with tools/regen_golden.py)")
         try:
             record = json.loads(data)
         except ValueError as exc:
             raise GoldenError(f"{path}: not valid JSON: {exc}") from None
-        key = (sha256_bytes(data), cid, spec.sha256 if spec else None, str(path.parent.parent))
+        key = (digest, cid, spec.sha256 if spec else None, str(path.parent.parent))
         if key not in _VALIDATED:  # schema validation is the slow part; same bytes, same verdict
             _check_record(record, path, cid, spec)
             _VALIDATED.add(key)
