@@ -16,6 +16,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from . import paths
+from .layout_convert import from_layout, to_layout, without_run_time_constants
 from .spec_loader import Spec, SpecError, eval_dim, read_yaml_document, spec_from_data
 
 CONVENTIONS_FILE = "conventions.yaml"
@@ -176,14 +177,12 @@ def _transposed_reads(spec: Spec, names: list, inputs: Arrays, params: Arrays) -
 
 
 def _relayout(spec: Spec, arg: dict, inputs: Arrays, params: Arrays) -> tuple[Arrays, Arrays]:
-    from .layout_convert import from_layout, to_layout
     # it computes with from_layout(read, to_layout(written, P)); feed from_layout(written, to_layout(read, P))
     return inputs, from_layout(spec, arg["written"], to_layout(spec, arg["read"], params))
 
 
 def _subtract_constants(spec: Spec, layout: str, inputs: Arrays, params: Arrays) -> tuple[Arrays, Arrays]:
-    consts = spec.layouts[layout].adds_at_run_time
-    return inputs, {n: (a - np.asarray(consts[n], a.dtype) if n in consts else a) for n, a in params.items()}
+    return inputs, without_run_time_constants(spec.layouts[layout], params)
 
 
 def _scale(spec: Spec, factors: dict, inputs: Arrays, params: Arrays) -> tuple[Arrays, Arrays]:

@@ -30,9 +30,8 @@ def to_layout(spec: Spec, layout: str, params: Mapping[str, np.ndarray]) -> dict
     missing = [p for p in spec.parameter_names if p not in params]
     if missing:
         raise ConversionError(f"params lack {missing} (converting to layout {layout!r})")
-    arrays = {p: np.asarray(params[p]) for p in spec.parameter_names}
-    for p, const in lay.adds_at_run_time.items():
-        arrays[p] = arrays[p] - np.asarray(const, dtype=arrays[p].dtype)  # the framework adds it back
+    # the framework adds the run-time constants back
+    arrays = without_run_time_constants(lay, {p: np.asarray(params[p]) for p in spec.parameter_names})
     dims = infer_dims(spec, {("parameters", p): a.shape for p, a in arrays.items()})
     out = {}
     for name, tensor in lay.tensors.items():
@@ -40,6 +39,12 @@ def to_layout(spec: Spec, layout: str, params: Mapping[str, np.ndarray]) -> dict
         shape = tuple(eval_dim(s, dims) for s in tensor.shape)
         out[name] = np.ascontiguousarray(built.reshape(shape))  # only unit axes differ (checked at load)
     return out
+
+
+def without_run_time_constants(lay: Layout, params: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """``params`` less the constants layout ``lay`` adds at run time (TF1's forget bias), dtypes kept."""
+    consts = lay.adds_at_run_time
+    return {n: (a - np.asarray(consts[n], dtype=a.dtype) if n in consts else a) for n, a in params.items()}
 
 
 def from_layout(spec: Spec, layout: str, tensors: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
