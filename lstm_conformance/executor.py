@@ -43,6 +43,14 @@ class WorkerDied(Exception):
     """The worker process ended in the middle of a call."""
 
 
+class AdapterMisbehaved(Exception):
+    """The call ended, but the adapter did something the harness forbids (left child processes
+    running, tried to end the process); the message says what and what was done about it."""
+
+
+DEFAULT_START_TIMEOUT = 120.0  # keras and jax take a while to import on 2 cores
+
+
 def portable(result: Any) -> Any:
     """The result as plain, native-byte-order ndarrays; anything else becomes a NonArray description.
 
@@ -88,6 +96,11 @@ class ThreadExecutor:
     def __init__(self, adapter: Any) -> None:
         self.adapter = check_adapter(adapter)
         self.name = str(adapter.name)
+
+    @classmethod
+    def from_ref(cls, ref: str, start_timeout: float = DEFAULT_START_TIMEOUT) -> "ThreadExecutor":
+        """Import and build the adapter named by `ref` in this process (AdapterError if it cannot)."""
+        return cls(build_adapter(load_factory(ref), ref))
 
     def call(self, method: str, args: tuple, timeout: float) -> Any:
         box: dict[str, Any] = {}
@@ -149,7 +162,7 @@ def _worker_main(conn: Any, ref: str) -> None:
 class ProcessExecutor:
     """Runs the adapter named by `ref` in a worker process, restarted after a hang or crash."""
 
-    def __init__(self, ref: str, start_timeout: float = 120.0) -> None:
+    def __init__(self, ref: str, start_timeout: float = DEFAULT_START_TIMEOUT) -> None:
         self.ref = ref
         self.start_timeout = start_timeout
         self._ctx = mp.get_context("spawn")  # no fork: safe with threaded BLAS and frameworks

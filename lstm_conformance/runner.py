@@ -11,7 +11,8 @@ import numpy as np
 
 from .adapters import AdapterError
 from .compare import DTYPES, CaseJudgement, judge_case
-from .executor import AdapterRaised, CaseTimeout, ProcessExecutor, ThreadExecutor, WorkerDied
+from .executor import (DEFAULT_START_TIMEOUT, AdapterMisbehaved, AdapterRaised, CaseTimeout, ProcessExecutor,
+                       ThreadExecutor, WorkerDied)
 from .golden import GoldenCase, GoldenError, load_golden
 from .spec_loader import Spec, SpecError, load_spec
 
@@ -102,7 +103,7 @@ def run_case(executor: Any, spec: Spec, case: GoldenCase, dtype: str, timeout: f
         return error(f"timeout: {exc}")
     except AdapterRaised as exc:
         return error(f"raised {exc.summary}")
-    except (WorkerDied, AdapterError) as exc:  # AdapterError: a fresh worker could not start
+    except (WorkerDied, AdapterMisbehaved, AdapterError) as exc:  # AdapterError: a fresh worker could not start
         return error(str(exc))
     seconds = time.perf_counter() - start
     try:
@@ -149,10 +150,14 @@ def run_conformance(impl: str | Any, *, dtype: str = "float64", patterns: Sequen
     return RunResult(executor.name, ref, dtype, spec, results)
 
 
-def open_executor(impl: str | Any, isolate: bool = True) -> tuple[Any, str]:
-    """(executor, ref) for a name, MODULE:ATTR (in a worker process unless not `isolate`) or an adapter object."""
+def open_executor(impl: str | Any, isolate: bool = True,
+                  start_timeout: float = DEFAULT_START_TIMEOUT) -> tuple[Any, str]:
+    """(executor, ref) for a name, MODULE:ATTR (in a worker process unless not `isolate`) or an adapter object.
+
+    `start_timeout` bounds importing and constructing the adapter."""
     if isinstance(impl, str):
-        return (ProcessExecutor(impl) if isolate else ThreadExecutor(_load(impl))), impl
+        executor = ProcessExecutor(impl, start_timeout) if isolate else ThreadExecutor.from_ref(impl, start_timeout)
+        return executor, impl
     return ThreadExecutor(impl), f"{type(impl).__module__}.{type(impl).__qualname__}"
 
 
@@ -171,7 +176,3 @@ def check_timeout(timeout: float) -> None:
     if not (isinstance(timeout, (int, float)) and 0 < timeout <= MAX_TIMEOUT):  # also rejects NaN
         raise ValueError(f"timeout={timeout!r}, but should be a number of seconds in (0, {MAX_TIMEOUT:g}]")
 
-
-def _load(ref: str) -> Any:
-    from .adapters import load_adapter
-    return load_adapter(ref)
