@@ -8,11 +8,10 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from . import report
+from . import cli_io, paths, report
 from .adapters import BUILTIN, AdapterError
 from .compare import DTYPES
-from .golden import atomic_write
-from .runner import HARNESS_ERRORS, MAX_TIMEOUT, add_run_options, check_timeout, run_conformance
+from .runner import FAIL, HARNESS_ERRORS, add_run_options, check_timeout, run_conformance
 from .spec_loader import SpecError, load_spec
 
 EXIT_PASS, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
@@ -26,10 +25,12 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="conformance.py",
-                     description="Check an LSTM implementation against the golden cases and print shape, "
-                                 "numeric-range and value conformance tables. Exit 0: every applicable case "
-                                 "passed; 1: a case failed or errored; 2: usage or harness error.")
+    # no prog=: argparse names the program as it was run (conformance.py, lstm-conformance)
+    parser = _Parser(description="Check an LSTM implementation against the golden cases and print shape, "
+                                 "numeric-range and value conformance tables. Exit 0: some case was judged and "
+                                 "every judged case passed; 1: a case failed or errored, or nothing was judged "
+                                 "(NOT RUN: every case skipped); 2: usage or harness error; 141: standard "
+                                 "output was closed.")
     parser.add_argument("--impl", default=None,
                         help=f"a built-in name ({', '.join(sorted(BUILTIN))}) or MODULE:ATTR naming a zero-argument "
                              "callable that returns an adapter (default: $LSTM_IMPL or numpy)")
@@ -37,8 +38,12 @@ def build_parser() -> argparse.ArgumentParser:
                         help="dtype under test (default float64); repeat for several runs, one report each")
     add_run_options(parser)
     parser.add_argument("--format", default="table", choices=["table", "github", "json"], help="report format")
-    parser.add_argument("--output", type=Path, help="write the report to FILE instead of standard output")
-    parser.add_argument("--verbose", "-v", action="store_true", help="full reasons, not clipped")
+    parser.add_argument("--output", type=Path, metavar="FILE",
+                        help="write the report to FILE instead of standard output: a regular file is replaced "
+                             "atomically (through a symlink, the link is kept), a FIFO or device is written "
+                             "through, - is standard output")
+    parser.add_argument("--verbose", "-v", action="store_true",
+                        help="every reason of every failing case below the tables (default: the first of each)")
     parser.add_argument("--diagnose", action="store_true",
                         help="when a run fails, try the known conventions (spec/conventions.yaml) and say which "
                              "explains it (as tools/diagnose.py)")
@@ -49,43 +54,52 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--expect-fail", action="append", default=[], metavar="IMPL:DTYPE",
                         help="with --all: this run is known not to conform; its failure does not fail the exit "
                              "code, and a pass does (like a strict xfail). Repeatable.")
+    parser.add_argument("--expect-skip", action="append", default=[], metavar="IMPL[:DTYPE]",
+                        help="with --all: this run is known to judge nothing (NOT RUN: e.g. a framework without "
+                             "a float64 kernel); any other NOT RUN row fails the exit code, and so does a "
+                             "declared row that runs. Without :DTYPE, every dtype of IMPL. Repeatable.")
     return parser
 
 
-def _output_problem(path: Path) -> str | None:
-    """Why the report cannot be written to `path`, found before the run rather than after it."""
-    if path.is_dir():
-        return "is a folder, but should be a file path"
-    if not path.parent.is_dir():
-        return f"its folder {str(path.parent)!r} does not exist"
-    if not os.access(path.parent, os.W_OK):
-        return f"its folder {str(path.parent)!r} is not writable"
-    return None
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        check_timeout(args.timeout)
-    except ValueError:
-        print(f"conformance.py: usage error: --timeout={args.timeout!r}, but should be a number of seconds "
-              f"in (0, {MAX_TIMEOUT:g}]", file=sys.stderr)
-        return EXIT_USAGE
+def _main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    prog = parser.prog
+    for name in ("timeout", "start_timeout"):
+        try:
+            check_timeout(getattr(args, name), name)
+        except ValueError as exc:
+            print(f"{prog}: usage error: --{name.replace('_', '-')}={getattr(args, name)!r}, but should be "
+                  f"{str(exc).partition('but should be ')[2]}", file=sys.stderr)
+            return EXIT_USAGE
     if args.output is not None:
-        problem = _output_problem(args.output)
+        problem = cli_io.output_problem(args.output)
         if problem:
-            print(f"conformance.py: usage error: --output={str(args.output)!r}: {problem}", file=sys.stderr)
+            print(f"{prog}: usage error: --output={str(args.output)!r}: {problem}", file=sys.stderr)
             return EXIT_USAGE
     if args.all:
         if args.impl is not None or args.diagnose:
-            print("conformance.py: usage error: --all runs every built-in implementation; it takes neither --impl "
-                  "nor --diagnose (run tools/diagnose.py --impl NAME on a failing one)", file=sys.stderr)
+            print(f"{prog}: usage error: --all runs every built-in implementation; it takes neither --impl "
+                  f"nor --diagnose (run {paths.command('diagnose')} --impl NAME on a failing one)", file=sys.stderr)
             return EXIT_USAGE
-        return _main_all(args)
+        with cli_io.adapter_stdout_to_stderr(args.no_isolation):
+            return _main_all(args, prog)
     args.impl = args.impl or os.environ.get("LSTM_IMPL") or "numpy"
-    if args.details or args.expect_fail:
-        print("conformance.py: usage error: --details and --expect-fail go with --all", file=sys.stderr)
+    if args.details or args.expect_fail or args.expect_skip:
+        print(f"{prog}: usage error: --details, --expect-fail and --expect-skip go with --all", file=sys.stderr)
         return EXIT_USAGE
+    with cli_io.adapter_stdout_to_stderr(args.no_isolation):
+        outcome = _run_one(args, prog)
+    if isinstance(outcome, int):
+        return outcome
+    text, results = outcome
+    if not _emit(args, prog, text, [f"{report.verdict_line(r)}; report written to {args.output}" for r in results]):
+        return EXIT_USAGE
+    return EXIT_PASS if all(r.ok for r in results) else EXIT_FAIL
+
+
+def _run_one(args: argparse.Namespace, prog: str) -> int | tuple[str, list]:
+    """Run --impl at each --dtype (and diagnose failures with --diagnose): (report text, results), or an exit code."""
     dtypes = list(dict.fromkeys(args.dtype or ["float64"]))
     results = []
     try:
@@ -93,9 +107,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         for dtype in dtypes:
             results.append(run_conformance(args.impl, dtype=dtype, patterns=args.cases, timeout=args.timeout,
                                            isolate=not args.no_isolation, spec=spec,
-                                           golden_dir=args.golden_dir))
+                                           golden_dir=args.golden_dir, start_timeout=args.start_timeout))
     except HARNESS_ERRORS as exc:
-        print(f"conformance.py: error: {exc}", file=sys.stderr)
+        print(f"{prog}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     diagnoses = {}
     if args.diagnose:
@@ -103,12 +117,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         try:
             for r in results:
-                if not r.ok:
+                if r.verdict == FAIL:
                     print(f"diagnosing {r.impl} at {r.dtype} ...", file=sys.stderr, flush=True)
                     diagnoses[r.dtype] = diagnose(args.impl, run=r, timeout=args.timeout,
                                                   isolate=not args.no_isolation, golden_dir=args.golden_dir)
         except HARNESS_ERRORS as exc:
-            print(f"conformance.py: error: {exc}", file=sys.stderr)
+            print(f"{prog}: error: {exc}", file=sys.stderr)
             return EXIT_USAGE
     if args.format == "json":
         docs = [report.to_json(r) for r in results]
@@ -120,76 +134,91 @@ def main(argv: Sequence[str] | None = None) -> int:
         text = "\n".join(report.render_tables(r, args.format, args.verbose)
                          + ("\n" + "\n".join(diagnoses[r.dtype].lines()) + "\n" if r.dtype in diagnoses else "")
                          for r in results)
-    if not _emit(args, text, [f"{report.verdict_line(r)}; report written to {args.output}" for r in results]):
-        return EXIT_USAGE
-    return EXIT_PASS if all(r.ok for r in results) else EXIT_FAIL
+    return text, results
 
 
-def _emit(args: argparse.Namespace, text: str, written: list[str]) -> bool:
+main = cli_io.quiet_main(_main)
+
+
+def _emit(args: argparse.Namespace, prog: str, text: str, written: list[str]) -> bool:
     """The report to --output (then print `written`) or to stdout; False if it cannot be written."""
-    if not args.output:
+    if not args.output or str(args.output) == cli_io.STDOUT:
         sys.stdout.write(text)
         return True
     try:
-        atomic_write(args.output, text.encode("utf-8"))
+        cli_io.write_output(args.output, text.encode("utf-8"))
     except OSError as exc:
-        print(f"conformance.py: error: cannot write --output={str(args.output)!r}: {exc}", file=sys.stderr)
+        print(f"{prog}: error: cannot write --output={str(args.output)!r}: {exc.strerror or exc}", file=sys.stderr)
         return False
     for line in written:
         print(line)
     return True
 
 
-def _parse_expect_fail(values: Sequence[str], dtypes: Sequence[str]) -> set[tuple[str, str]]:
+def _parse_expected(option: str, values: Sequence[str], dtypes: Sequence[str],
+                    dtype_optional: bool) -> set[tuple[str, str]]:
+    """--expect-fail IMPL:DTYPE / --expect-skip IMPL[:DTYPE] as (impl, dtype) pairs."""
     pairs = set()
+    form = "IMPL[:DTYPE]" if dtype_optional else "IMPL:DTYPE"
     for value in values:
-        impl, _, dtype = value.rpartition(":")
-        if not impl or impl not in BUILTIN or dtype not in dtypes:
-            raise ValueError(f"--expect-fail={value!r}, but should be IMPL:DTYPE with IMPL one of "
+        impl, sep, dtype = value.rpartition(":")
+        if not sep and dtype_optional:
+            impl, dtype = value, ""
+        chosen = list(dtypes) if (dtype_optional and not dtype) else [dtype]
+        if not impl or impl not in BUILTIN or not all(d in dtypes for d in chosen):
+            raise ValueError(f"{option}={value!r}, but should be {form} with IMPL one of "
                              f"{sorted(BUILTIN)} and DTYPE one of the dtypes run, {list(dtypes)}")
-        pairs.add((impl, dtype))
+        pairs.update((impl, d) for d in chosen)
     return pairs
 
 
-def _main_all(args: argparse.Namespace) -> int:
+def _main_all(args: argparse.Namespace, prog: str) -> int:
     """--all: every built-in implementation at every dtype, one comparison table."""
     dtypes = list(dict.fromkeys(args.dtype or ["float64", "float32"]))
     try:
-        expected = _parse_expect_fail(args.expect_fail, dtypes)
+        fails = _parse_expected("--expect-fail", args.expect_fail, dtypes, dtype_optional=False)
+        skips = _parse_expected("--expect-skip", args.expect_skip, dtypes, dtype_optional=True)
     except ValueError as exc:
-        print(f"conformance.py: usage error: {exc}", file=sys.stderr)
+        print(f"{prog}: usage error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    both = sorted(fails & skips)
+    if both:
+        print(f"{prog}: usage error: {both[0][0]}:{both[0][1]} is declared both --expect-fail and --expect-skip",
+              file=sys.stderr)
         return EXIT_USAGE
     try:
         spec = load_spec()  # once for every run
     except SpecError as exc:
-        print(f"conformance.py: error: {exc}", file=sys.stderr)
+        print(f"{prog}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     rows, results, details = [], [], []
     for impl in BUILTIN:
         for dtype in dtypes:
+            expected = "fail" if (impl, dtype) in fails else "skip" if (impl, dtype) in skips else None
             print(f"running {impl} at {dtype} ...", file=sys.stderr, flush=True)
             try:
                 result = run_conformance(impl, dtype=dtype, patterns=args.cases, timeout=args.timeout,
-                                         isolate=not args.no_isolation, spec=spec, golden_dir=args.golden_dir)
+                                         isolate=not args.no_isolation, spec=spec, golden_dir=args.golden_dir,
+                                         start_timeout=args.start_timeout)
             except AdapterError as exc:  # this implementation could not start; the others still run
-                rows.append(report.summary_row(impl, dtype, None, error=str(exc), expected_fail=(impl, dtype) in expected))
+                rows.append(report.summary_row(impl, dtype, None, error=str(exc), expected=expected))
                 continue
             except HARNESS_ERRORS as exc:  # AdapterError is caught just above
-                print(f"conformance.py: error: {exc}", file=sys.stderr)
+                print(f"{prog}: error: {exc}", file=sys.stderr)
                 return EXIT_USAGE
             results.append(result)
-            rows.append(report.summary_row(impl, dtype, result, expected_fail=(impl, dtype) in expected))
+            rows.append(report.summary_row(impl, dtype, result, expected=expected))
             if args.details and args.format != "json":
                 details.append(report.render_tables(result, args.format, args.verbose))
     if args.format == "json":
         summary = [{k: (report.finite_or_none(v) if isinstance(v, float) else v) for k, v in r.items()} for r in rows]
-        text = json.dumps({"summary": summary, "runs": [report.to_json(r) for r in results]}, indent=1,
-                          allow_nan=False) + "\n"
+        text = json.dumps({"ok": report.comparison_ok(rows), "summary": summary,
+                           "runs": [report.to_json(r) for r in results]}, indent=1, allow_nan=False) + "\n"
     else:
         text = "\n".join(details + [report.render_summary(rows, args.format, args.verbose)])
-    if not _emit(args, text, [f"comparison of {len(rows)} run(s) written to {args.output}"]):
+    if not _emit(args, prog, text, [f"comparison of {len(rows)} run(s) written to {args.output}"]):
         return EXIT_USAGE
-    return EXIT_PASS if all(report.row_ok(r) for r in rows) else EXIT_FAIL
+    return EXIT_PASS if report.comparison_ok(rows) else EXIT_FAIL
 
 
 if __name__ == "__main__":

@@ -33,3 +33,20 @@ def spec_file() -> Path:
 
 def golden_dir() -> Path:
     return project_root() / "golden"
+
+
+def in_checkout() -> bool:
+    """Whether the spec and goldens come from a source checkout (not an installed copy)."""
+    return project_root() != _PACKAGE / "data"
+
+
+# The command lines as a checkout runs them, and as an installed copy names them.
+_COMMANDS = {"conformance": ("python tools/conformance.py", "lstm-conformance"),
+             "diagnose": ("python tools/diagnose.py", "lstm-diagnose")}
+
+
+def command(name: str) -> str:
+    """How to run one of the command lines here: `python tools/NAME.py` in a checkout, the console script
+    when installed."""
+    checkout, installed = _COMMANDS[name]
+    return checkout if in_checkout() else installed

@@ -3,13 +3,17 @@ from __future__ import annotations
 
 import json
 import platform
+import re
+import textwrap
 from typing import Any
 
 import numpy as np
 
-from .runner import RunResult
+from .compare import ULP_MIN_ABS_OVER_ATOL
+from .runner import FAIL, NOT_RUN, PASS, RunResult
 
 TABLE_FORMATS = {"table": "simple", "github": "github"}
+WIDTH = 100  # the text report fits this many columns (--verbose included: long text is wrapped, never clipped)
 
 
 def _fmt(value: float | None, spec: str = ".2e") -> str:
@@ -21,20 +25,20 @@ def _symbolic_shape(result: RunResult, name: str) -> str:
 
 
 def shape_rows(result: RunResult) -> list[dict[str, Any]]:
-    """Per output: expected against actual shape and dtype, over all judged cases."""
+    """Per output: expected against actual shape and dtype, over all judged cases (`case`: the first mismatch)."""
     rows = []
     for name in result.spec.output_names:
         checks = [(c.id, o) for c in result.cases if c.judgement for o in c.judgement.outputs if o.name == name]
         bad = [(cid, o) for cid, o in checks if not (o.shape_ok and o.dtype_ok)]
+        case = None
         if bad:
-            cid, o = bad[0]
+            case, o = bad[0]
             actual = f"{o.actual_shape} {o.actual_dtype}" if o.actual_shape is not None else "missing or not an array"
-            actual = f"{actual} [case {cid}]"
-            expected = f"{o.expected_shape} {o.expected_dtype} [case {cid}]"
+            expected = f"{o.expected_shape} {o.expected_dtype}"
         else:
             actual = "as expected"
             expected = f"{_symbolic_shape(result, name)} {result.dtype}"
-        rows.append({"output": name, "expected": expected, "actual": actual,
+        rows.append({"output": name, "expected": expected, "actual": actual, "case": case,
                      "cases_ok": f"{len(checks) - len(bad)}/{len(checks)}",
                      "verdict": "PASS" if checks and not bad else ("FAIL" if bad else "n/a")})
     return rows
@@ -90,6 +94,8 @@ def header_lines(result: RunResult) -> list[str]:
 
 
 def render_tables(result: RunResult, fmt: str = "table", verbose: bool = False) -> str:
+    """The header, the three tables and the verdict line; reasons go below the tables, wrapped to WIDTH
+    columns (all of them with `verbose`, else the first of each failing case)."""
     from tabulate import tabulate
 
     tablefmt = TABLE_FORMATS[fmt]
@@ -97,47 +103,76 @@ def render_tables(result: RunResult, fmt: str = "table", verbose: bool = False) 
     shapes = shape_rows(result)
     parts += ["Shape and dtype conformance", tabulate(
         [[r["output"], r["expected"], r["actual"], r["cases_ok"], r["verdict"]] for r in shapes],
-        headers=["output", "expected", "actual", "cases ok", "verdict"], tablefmt=tablefmt), ""]
+        headers=["output", "expected", "actual", "cases ok", "verdict"], tablefmt=tablefmt)]
+    parts += [wrap(f"{r['output']}: first mismatch in case {r['case']}", "  ") for r in shapes if r["case"]]
+    parts += [""]
     ranges = range_rows(result)
     parts += ["Numeric-range conformance", tabulate(
         [[r["quantity"], r["invariant"], r["spec"], _fmt(r["observed_min"], ".6g"), _fmt(r["observed_max"], ".6g"),
-          r["violations"], r["verdict"]] for r in ranges],
-        headers=["quantity", "invariant", "spec", "observed min", "observed max", "violations", "verdict"],
-        tablefmt=tablefmt), ""]
-    values = value_rows(result)
-    width = None if verbose else 90
-    parts += ["Value conformance", tabulate(
-        [[r["case"], _fmt(r["max_abs_err"]), _fmt(r["max_rel_err"]), _fmt(r["max_ulp"], ".0f"), r["tolerance"],
-          r["verdict"], _clip(r["reason"], width)] for r in values],
-        headers=["case", "max abs err", "max rel err", "max ULP", "tolerance", "verdict", "reason"],
+          str(r["violations"]), r["verdict"]] for r in ranges],
+        headers=["output", "invariant", "spec", "min seen", "max seen", "violated", "verdict"],
+        tablefmt=tablefmt, disable_numparse=True, maxcolwidths=[12, 20, 24, None, None, None, None]), ""]
+    atol, rtol = result.spec.tolerance(result.dtype)
+    parts += [f"Value conformance (atol={atol:g} rtol={rtol:g}; ULP only where |expected| >= "
+              f"{ULP_MIN_ABS_OVER_ATOL:g} atol)", tabulate(
+        [[r["case"], _fmt(r["max_abs_err"]), _fmt(r["max_rel_err"]), _fmt(r["max_ulp"], ".3g"), r["verdict"]]
+         for r in value_rows(result)],
+        headers=["case", "max abs err", "max rel err", "max ULP", "verdict"],
         tablefmt=tablefmt, disable_numparse=True)]
-    problems = [(c.id, reason) for c in result.cases if c.status in ("failed", "error") for reason in c.reasons]
-    if problems and verbose:
-        parts += ["", "All reasons:"] + [f"  {cid}: {reason}" for cid, reason in problems]
+    parts += reason_lines(result, verbose)
     parts += ["", verdict_line(result)]
     return "\n".join(parts) + "\n"
 
 
+def reason_lines(result: RunResult, verbose: bool = False) -> list[str]:
+    """Below the value table: why each case failed or errored (its first reason; every one with `verbose`)."""
+    problems = [c for c in result.cases if c.status in ("failed", "error")]
+    if not problems:
+        return []
+    title = "Reasons:" if verbose else "Reasons (the first of each case; --verbose for all):"
+    lines = ["", title]
+    for case in problems:
+        for reason in (case.reasons if verbose else case.reasons[:1]):
+            lines.append(wrap(f"{case.id}: {_without_case_tag(reason, case.id)}", "  ", "      "))
+    return lines
+
+
+def _without_case_tag(reason: str, case_id: str) -> str:
+    tag = f" [case {case_id}]"
+    return reason[: -len(tag)] if reason.endswith(tag) else reason
+
+
+_KEEP_TOGETHER = re.compile(r"got \S+, expected \S+")
+
+
+def wrap(text: str, indent: str = "", subsequent: str | None = None, width: int | None = None) -> str:
+    """`text` wrapped to `width` (default WIDTH) columns; "got X, expected Y" is never split across lines."""
+    guarded = _KEEP_TOGETHER.sub(lambda m: m.group(0).replace(" ", "\u00a0"), text)
+    lines = textwrap.wrap(guarded, width or WIDTH, initial_indent=indent,
+                          subsequent_indent=indent + "    " if subsequent is None else subsequent,
+                          break_on_hyphens=False)
+    return "\n".join(lines).replace("\u00a0", " ")
+
+
 def verdict_line(result: RunResult) -> str:
+    """PASS / FAIL / NOT RUN with the counts; NOT RUN says why nothing was judged."""
     s = result.summary()
-    return (f"{'PASS' if result.ok else 'FAIL'}: {s['passed']} passed, {s['failed']} failed, "
-            f"{s['skipped']} skipped, {s['errors']} errors ({result.impl}, {result.dtype})")
-
-
-def _clip(text: str, width: int | None) -> str:
-    if width is None or len(text) <= width:
-        return text
-    return text[: width - 1] + "…"
+    counts = f"{s['passed']} passed, {s['failed']} failed, {s['skipped']} skipped, {s['errors']} errors"
+    if result.verdict == NOT_RUN:
+        return f"NOT RUN: nothing was judged, {result.not_run_reason()} ({result.impl}, {result.dtype})"
+    return f"{result.verdict}: {counts} ({result.impl}, {result.dtype})"
 
 
 def to_json(result: RunResult) -> dict[str, Any]:
-    """The JSON report: summary, one entry per case, and the tables' data."""
+    """The JSON report: verdict, summary, one entry per case, and the tables' data."""
     return {
         "impl": result.impl,
         "impl_ref": result.impl_ref,
         "dtype": result.dtype,
         "spec": {"version": result.spec.version, "sha256": result.spec.sha256},
         "tolerance": dict(zip(("atol", "rtol"), result.spec.tolerance(result.dtype))),
+        "verdict": result.verdict,
+        "not_run_reason": result.not_run_reason() if result.verdict == NOT_RUN else None,
         "summary": result.summary(),
         "cases": [{"id": c.id, "status": c.status, "reasons": c.reasons,
                    "max_abs_err": finite_or_none(c.worst("max_abs_err")),
@@ -161,12 +196,13 @@ def worst_over_tol(result: RunResult, dtype: str | None = None) -> float | None:
 
 
 def run_note(result: RunResult) -> str:
-    """One line on why a run did not simply pass: a skip reason, a looser tolerance it meets, or the first failure."""
+    """One line on why a run did not simply pass: why nothing was judged, a looser tolerance it meets, or the
+    first failure."""
     s = result.summary()
-    if s["passed"] == len(result.cases):
+    if s["passed"] == len(result.cases) and result.cases:
         return ""
-    if s["skipped"] == len(result.cases):
-        return result.cases[0].reasons[0] if result.cases and result.cases[0].reasons else "skipped"
+    if result.verdict == NOT_RUN:
+        return result.not_run_reason()
     if not result.ok and s["errors"] == 0 and all(_values_only(c) for c in result.cases if c.status == "failed"):
         looser = [d for d in result.spec.dtypes
                   if d != result.dtype and (worst_over_tol(result, d) or 0) <= 1
@@ -187,45 +223,63 @@ def _values_only(case: Any) -> bool:
         and all(r.ok for r in j.ranges)
 
 
+EXPECTED = {"fail": FAIL, "skip": NOT_RUN}  # --expect-fail and --expect-skip: the verdict each expects
+
+
 def summary_row(ref: str, dtype: str, result: RunResult | None, error: str | None = None,
-                expected_fail: bool = False) -> dict[str, Any]:
-    """One row of the comparison table: a run, or a run that could not start (`error`)."""
+                expected: str | None = None) -> dict[str, Any]:
+    """One row of the comparison table: a run, or a run that could not start (`error`).
+
+    `expected` ("fail" or "skip") is what --expect-fail / --expect-skip declared for this row: the
+    declared verdict becomes "FAIL (expected)" / "NOT RUN (expected)"; any other verdict is marked
+    "(expected FAIL)" / "(expected NOT RUN)" and fails the comparison, like a strict xfail."""
     if result is None:
-        return {"impl": ref, "name": ref, "dtype": dtype, "passed": 0, "failed": 0, "skipped": 0, "errors": 0,
-                "worst_err_over_tol": None, "max_abs_err": None, "verdict": "ERROR", "note": error or ""}
-    s = result.summary()
-    verdict = "PASS" if result.ok else "FAIL"
-    if s["skipped"] == len(result.cases):
-        verdict = "SKIP"
-    if expected_fail:
-        verdict = "FAIL (expected)" if verdict == "FAIL" else f"{verdict} (expected FAIL)"
-    abs_errs = [c.worst("max_abs_err") for c in result.cases if c.worst("max_abs_err") is not None]
-    return {"impl": ref, "name": result.impl, "dtype": dtype, **s,
-            "worst_err_over_tol": worst_over_tol(result),
-            "max_abs_err": finite_or_none(max(abs_errs)) if abs_errs else None,
-            "verdict": verdict, "note": run_note(result)}
+        row = {"impl": ref, "name": ref, "dtype": dtype, "passed": 0, "failed": 0, "skipped": 0, "errors": 0,
+               "worst_err_over_tol": None, "max_abs_err": None, "verdict": "ERROR", "note": error or ""}
+    else:
+        abs_errs = [c.worst("max_abs_err") for c in result.cases if c.worst("max_abs_err") is not None]
+        row = {"impl": ref, "name": result.impl, "dtype": dtype, **result.summary(),
+               "worst_err_over_tol": worst_over_tol(result),
+               "max_abs_err": finite_or_none(max(abs_errs)) if abs_errs else None,
+               "verdict": result.verdict, "note": run_note(result)}
+    if expected is not None:
+        want = EXPECTED[expected]
+        row["verdict"] = f"{want} (expected)" if row["verdict"] == want else f"{row['verdict']} (expected {want})"
+    return row
 
 
 def row_ok(row: dict[str, Any]) -> bool:
-    """A row that does not fail the comparison: passed, skipped, or an expected failure that failed."""
-    return row["verdict"] in ("PASS", "SKIP", "FAIL (expected)")
+    """A row that does not fail the comparison: a pass, or the failure or NOT RUN that was declared."""
+    return row["verdict"] in (PASS, f"{FAIL} (expected)", f"{NOT_RUN} (expected)")
+
+
+def comparison_ok(rows: list[dict[str, Any]]) -> bool:
+    """--all exits 0 only if some row was judged and passed, no row failed, and every NOT RUN row was declared."""
+    return any(r["verdict"] == PASS for r in rows) and all(row_ok(r) for r in rows)
 
 
 def render_summary(rows: list[dict[str, Any]], fmt: str = "table", verbose: bool = False) -> str:
+    """The comparison table in WIDTH columns: short headers, and each row's note below the table, wrapped."""
     from tabulate import tabulate
 
-    width = None if verbose else 100
+    notes = [(r, r["note"]) for r in rows if r["note"]]
+    index = {id(r): f"[{k}]" for k, (r, _) in enumerate(notes, 1)}
     table = tabulate(
         [[r["impl"], r["dtype"], r["passed"], r["failed"], r["skipped"], r["errors"],
-          _fmt(r["worst_err_over_tol"], ".3g"), _fmt(r["max_abs_err"]), r["verdict"], _clip(r["note"], width)]
+          _fmt(r["worst_err_over_tol"], ".3g"), _fmt(r["max_abs_err"]), r["verdict"], index.get(id(r), "")]
          for r in rows],
-        headers=["implementation", "dtype", "passed", "failed", "skipped", "errors", "worst err / tol",
-                 "max abs err", "verdict", "note"],
+        headers=["impl", "dtype", "pass", "fail", "skip", "error", "err/tol", "max abs", "verdict", "note"],
         tablefmt=TABLE_FORMATS[fmt], disable_numparse=True)
+    lines = ["Comparison: every implementation against the goldens",
+             "(err/tol: the worst error over the tolerance, <= 1 passes; max abs: the largest absolute error)",
+             table]
+    if notes:
+        lines += ["", "Notes:"] + [wrap(f"{index[id(r)]} {r['impl']} {r['dtype']}: {note}", "  ", "      ")
+                                   for r, note in notes]
     names = sorted({(r["impl"], r["name"]) for r in rows if r["name"] != r["impl"]})
-    legend = "\n".join(f"- {impl}: {name}" for impl, name in names)
-    return ("Comparison: every implementation against the goldens (worst err / tol <= 1 passes)\n"
-            + table + ("\n\nImplementations:\n" + legend if legend else "") + "\n")
+    if names:
+        lines += ["", "Implementations:"] + [wrap(f"- {impl}: {name}", "", "    ") for impl, name in names]
+    return "\n".join(lines) + "\n"
 
 
 def finite_or_none(value: float | None) -> float | None:

@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from . import paths
 from .adapters import AdapterError
 from .compare import DTYPES, CaseJudgement, judge_case
 from .executor import (DEFAULT_START_TIMEOUT, AdapterMisbehaved, AdapterRaised, CaseTimeout, ProcessExecutor,
@@ -19,6 +21,7 @@ from .spec_loader import Spec, SpecError, load_spec
 DEFAULT_TIMEOUT = 60.0
 MAX_TIMEOUT = 86400.0  # a day; beyond it poll/join overflow, and no case needs it
 STATUSES = ("passed", "failed", "skipped", "error")
+PASS, FAIL, NOT_RUN = "PASS", "FAIL", "NOT RUN"  # a run's verdict: NOT RUN when no case was judged
 # What the command lines report as a usage or harness error (exit 2), not as the implementation's failure.
 HARNESS_ERRORS = (SpecError, GoldenError, AdapterError, ValueError)
 
@@ -55,9 +58,32 @@ class RunResult:
                 "skipped": counts["skipped"], "errors": counts["error"]}
 
     @property
-    def ok(self) -> bool:
+    def judged(self) -> int:
+        """Cases whose outputs were compared with the golden (passed or failed)."""
         s = self.summary()
-        return s["failed"] == 0 and s["errors"] == 0
+        return s["passed"] + s["failed"]
+
+    @property
+    def verdict(self) -> str:
+        """FAIL if a case failed or errored; NOT RUN if no case was judged; else PASS."""
+        s = self.summary()
+        if s["failed"] or s["errors"]:
+            return FAIL
+        return PASS if self.judged else NOT_RUN
+
+    @property
+    def ok(self) -> bool:
+        """A pass: something was judged and nothing failed or errored."""
+        return self.verdict == PASS
+
+    def not_run_reason(self) -> str:
+        """Why nothing was judged: "21 skipped: torch is not installed ..." (the commonest skip reason)."""
+        if not self.cases:
+            return "no golden case was selected"
+        reasons = Counter(c.reasons[0] if c.reasons else "no reason given" for c in self.cases)
+        reason, count = reasons.most_common(1)[0]
+        others = f" ({len(self.cases) - count} for other reasons)" if count < len(self.cases) else ""
+        return f"{len(self.cases)} skipped: {reason}{others}"
 
 
 def case_arrays(spec: Spec, case: GoldenCase, dtype: str) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
@@ -126,18 +152,20 @@ def _spec_skip_reason(spec: Spec, case: GoldenCase, dtype: str) -> str | None:
 def run_conformance(impl: str | Any, *, dtype: str = "float64", patterns: Sequence[str] | None = None,
                     timeout: float = DEFAULT_TIMEOUT, isolate: bool = True, spec: Spec | None = None,
                     golden_dir: Path | None = None,
-                    progress: Callable[[CaseResult], None] | None = None) -> RunResult:
+                    progress: Callable[[CaseResult], None] | None = None,
+                    start_timeout: float = DEFAULT_START_TIMEOUT) -> RunResult:
     """Run `impl` (a name, MODULE:ATTR, or an adapter object) over the golden cases.
 
     Raises for harness problems (bad spec, bad goldens, an adapter that cannot be
     built); everything the implementation does wrong is reported per case.
     """
     check_timeout(timeout)
+    check_timeout(start_timeout, "start_timeout")
     spec = spec or load_spec()
     if dtype not in DTYPES or dtype not in spec.dtypes:
         raise ValueError(f"dtype={dtype!r}, but should be one of {[d for d in DTYPES if d in spec.dtypes]}")
     cases = load_golden(golden_dir, patterns, spec)
-    executor, ref = open_executor(impl, isolate)
+    executor, ref = open_executor(impl, isolate, start_timeout)
     results = []
     try:
         for case in cases:
@@ -162,17 +190,25 @@ def open_executor(impl: str | Any, isolate: bool = True,
 
 
 def add_run_options(parser: argparse.ArgumentParser) -> None:
-    """The options both command lines pass on to a run: --cases, --timeout, --no-isolation, --golden-dir."""
+    """The options both command lines pass on to a run: --cases, --timeout, --start-timeout, --no-isolation,
+    --golden-dir."""
     parser.add_argument("--cases", action="append", metavar="GLOB", help="only cases whose id matches (repeatable)")
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT,
                         help=f"seconds per case before it is reported as hung (default {DEFAULT_TIMEOUT:g})")
+    parser.add_argument("--start-timeout", type=float, default=DEFAULT_START_TIMEOUT,
+                        help=f"seconds to import and build the adapter before every case fails with that reason "
+                             f"(default {DEFAULT_START_TIMEOUT:g}: keras and jax take a while to import)")
     parser.add_argument("--no-isolation", action="store_true",
-                        help="run the implementation in this process (a thread per call) instead of a worker process")
-    parser.add_argument("--golden-dir", type=Path, help="default: the project's golden/")
+                        help="run the implementation in this process (a thread per call) instead of a worker "
+                             "process. In-process, the harness refuses sys.exit and os._exit and sends the "
+                             "adapter's standard output to stderr, but still trusts the adapter not to "
+                             "monkeypatch NumPy or the harness, and not to end the process from C code; "
+                             "the worker process is immune to all of these")
+    parser.add_argument("--golden-dir", type=Path, help=f"default: {paths.golden_dir()}")
 
 
-def check_timeout(timeout: float) -> None:
-    """A per-case timeout must be a number of seconds in (0, MAX_TIMEOUT]."""
+def check_timeout(timeout: float, name: str = "timeout") -> None:
+    """A timeout must be a number of seconds in (0, MAX_TIMEOUT]."""
     if not (isinstance(timeout, (int, float)) and 0 < timeout <= MAX_TIMEOUT):  # also rejects NaN
-        raise ValueError(f"timeout={timeout!r}, but should be a number of seconds in (0, {MAX_TIMEOUT:g}]")
+        raise ValueError(f"{name}={timeout!r}, but should be a number of seconds in (0, {MAX_TIMEOUT:g}]")
 

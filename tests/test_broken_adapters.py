@@ -223,7 +223,8 @@ def test_cli_table_shows_failed(name, isolation):
     assert proc.stdout.rstrip().endswith(s)
     value_rows = [line for line in proc.stdout.splitlines() if re.match(r"(base|cell|sat)-T\d+", line)]
     assert len(value_rows) == 21
-    assert sum(" FAILED " in line for line in value_rows) == n_flagged
+    assert sum(line.split()[-1] == "FAILED" for line in value_rows) == n_flagged
+    assert max(map(len, proc.stdout.splitlines())) <= 100
 
 
 def test_cli_json_report():

@@ -155,7 +155,8 @@ def test_abort_is_reported_per_case_and_a_fresh_worker_serves_the_next():
 def test_unsupported_variant_is_skipped_not_failed():
     run = run_conformance(f"{MODULE}:Unsupported", isolate=False, timeout=10)
     assert run.summary() == {"passed": 0, "failed": 0, "skipped": 21, "errors": 0}
-    assert run.ok
+    assert not run.ok and run.verdict == "NOT RUN"  # nothing was judged: never a pass
+    assert run.not_run_reason() == "21 skipped: the implementation does not support variant {}"
     assert all(c.reasons == ["the implementation does not support variant {}"] for c in run.cases)
 
 
@@ -167,11 +168,21 @@ def test_skip_reason_skips_with_that_reason():
     assert at32.summary() == {"passed": 21, "failed": 0, "skipped": 0, "errors": 0}
 
 
-def test_cli_exit_0_when_every_case_is_skipped():
-    proc = run_cli("--impl", f"{MODULE}:NoFloat64", "--no-isolation")
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.rstrip().endswith("PASS: 0 passed, 0 failed, 21 skipped, 0 errors (no float64, float64)")
-    assert "SKIPPED" in proc.stdout and ba.NoFloat64.SKIP_REASON in proc.stdout
+@pytest.mark.parametrize("isolation", [[], ["--no-isolation"]])
+def test_cli_not_run_when_every_case_is_skipped(isolation):
+    proc = run_cli("--impl", f"{MODULE}:NoFloat64", *isolation)
+    assert proc.returncode == 1, proc.stderr  # nothing was judged: not a pass
+    assert proc.stdout.rstrip().endswith(
+        f"NOT RUN: nothing was judged, 21 skipped: {ba.NoFloat64.SKIP_REASON} (no float64, float64)")
+    assert "SKIPPED" in proc.stdout
+    proc = run_cli("--impl", f"{MODULE}:NoFloat64", *isolation, "--format", "json")
+    assert proc.returncode == 1, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["verdict"] == "NOT RUN" and doc["not_run_reason"] == f"21 skipped: {ba.NoFloat64.SKIP_REASON}"
+    # one dtype judged, one not: still not a pass
+    proc = run_cli("--impl", f"{MODULE}:NoFloat64", *isolation, "--dtype", "float32", "--dtype", "float64")
+    assert proc.returncode == 1, proc.stderr
+    assert "PASS: 21 passed" in proc.stdout and "NOT RUN: nothing was judged" in proc.stdout
 
 
 # ---------------------------------------------------------------- exit codes
