@@ -123,6 +123,12 @@ def _checked(spec: Spec, hyp: Hypothesis, path: Path) -> Hypothesis:
     for name in hyp.read.get("reverse_time", []):
         if name not in timed_outputs:
             raise ValueError(f"read.reverse_time: {name!r} is not an output with a time axis {sorted(timed_outputs)}")
+    for name, axes in hyp.read.get("swap_axes", {}).items():
+        if name not in outputs:
+            raise ValueError(f"read.swap_axes: {name!r} is not an output of the spec {sorted(outputs)}")
+        rank = len(spec.data["outputs"][name]["shape"])
+        if len(set(axes)) != 2 or not all(0 <= a < rank for a in axes):
+            raise ValueError(f"read.swap_axes.{name}: {axes} should be two different axes of its {rank}")
     shift = hyp.read.get("shift_time")
     if shift is not None and shift["fill_last_from"] not in outputs:
         raise ValueError(f"shift_time.fill_last_from: unknown output {shift['fill_last_from']!r}")
@@ -206,7 +212,8 @@ FEED: dict[str, Callable[[Spec, Any, Arrays, Arrays], tuple[Arrays, Arrays]]] = 
 # ---------------------------------------------------------------- read: what it returns
 
 def read(hyp: Hypothesis, outputs: Arrays) -> Arrays:
-    """The outputs with `hyp`'s convention undone (outputs are ndarrays of the right shapes)."""
+    """The outputs with `hyp`'s convention undone (ndarrays; a transform that does not fit their
+    shapes raises ValueError or IndexError)."""
     outputs = dict(outputs)
     for key, arg in hyp.read.items():
         outputs = READ[key](arg, outputs)
@@ -215,6 +222,11 @@ def read(hyp: Hypothesis, outputs: Arrays) -> Arrays:
 
 def _reverse_outputs(names: list, outputs: Arrays) -> Arrays:
     return {n: (np.ascontiguousarray(a[::-1]) if n in names else a) for n, a in outputs.items()}
+
+
+def _swap_axes(axes: dict, outputs: Arrays) -> Arrays:
+    # it returns the output with two axes exchanged, e.g. y as (B, T, H): exchange them back, (T, B, H)
+    return {n: (np.ascontiguousarray(np.swapaxes(a, *axes[n])) if n in axes else a) for n, a in outputs.items()}
 
 
 def _shift_time(arg: dict, outputs: Arrays) -> Arrays:
@@ -226,4 +238,5 @@ def _shift_time(arg: dict, outputs: Arrays) -> Arrays:
 READ: dict[str, Callable[[Any, Arrays], Arrays]] = {
     "reverse_time": _reverse_outputs,
     "shift_time": _shift_time,
+    "swap_axes": _swap_axes,
 }

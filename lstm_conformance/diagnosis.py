@@ -4,6 +4,8 @@ For each hypothesis the search runs the implementation again with the convention
 undone (conventions.feed / read / model) and judges the result as the runner does.
 It screens each hypothesis on a few failing cases, then confirms it on every case
 the implementation was judged on. The search knows no hypothesis by name.
+Whether or not a hypothesis explains the failure, the failing cases' own outputs
+are localized (localize.py): which outputs, steps and batch rows go wrong.
 """
 from __future__ import annotations
 
@@ -16,8 +18,9 @@ import numpy as np
 
 from .compare import judge_case
 from .conventions import Hypothesis, feed, load_conventions, read
-from .executor import AdapterRaised, CaseTimeout, WorkerDied
+from .executor import AdapterMisbehaved, AdapterRaised, CaseTimeout, WorkerDied
 from .golden import GoldenCase, load_golden
+from .localize import Localization, localize
 from .adapters import AdapterError
 from .runner import DEFAULT_TIMEOUT, RunResult, case_arrays, open_executor, run_conformance
 from .spec_loader import Spec, load_spec
@@ -43,6 +46,7 @@ class Diagnosis:
     explained_by: list[Finding] = field(default_factory=list)
     not_diagnosable: list[str] = field(default_factory=list)  # cases that errored (skipped ones are left out)
     seconds: float = 0.0
+    localization: Localization | None = None  # what the failing cases' outputs show
 
     @property
     def conforms(self) -> bool:
@@ -60,6 +64,8 @@ class Diagnosis:
         for finding in self.explained_by:
             out.append(f"  Matches the spec if {finding.hypothesis.explains} "
                        f"[{finding.hypothesis.id}; all {finding.cases} judged cases pass with it undone]")
+        if self.localization is not None:
+            out.extend(self.localization.lines())
         if self.not_diagnosable:
             out.append(f"  {len(self.not_diagnosable)} other case(s) errored ({', '.join(self.not_diagnosable[:3])}"
                        f"{', ...' if len(self.not_diagnosable) > 3 else ''}); no convention explains an error.")
@@ -70,6 +76,7 @@ class Diagnosis:
                 "tried": self.tried, "not_diagnosable": self.not_diagnosable,
                 "explained_by": [{"id": f.hypothesis.id, "explains": f.hypothesis.explains, "cases": f.cases}
                                  for f in self.explained_by],
+                "localization": self.localization.to_json() if self.localization is not None else None,
                 "verdict": "\n".join(self.lines())}
 
 
@@ -95,6 +102,8 @@ def diagnose(impl: str | Any, *, dtype: str = "float64", patterns: Sequence[str]
     screen = sorted(failing, key=_size)[:SCREEN]
     executor, _ = open_executor(impl, isolate)
     try:
+        runs = [(case, out) for case in failing for out in [_outputs(executor, spec, case, dtype, timeout)] if out]
+        result.localization = localize(spec, dtype, runs) if runs else None
         for hyp in hypotheses:
             result.tried += 1
             if all(_fixed(executor, spec, case, dtype, timeout, hyp) for case in screen) and \
@@ -113,22 +122,33 @@ def _size(case: GoldenCase) -> int:
 
 def _fixed(executor: Any, spec: Spec, case: GoldenCase, dtype: str, timeout: float, hyp: Hypothesis) -> bool:
     """Does `case` pass with `hyp`'s convention undone?"""
+    outputs = _outputs(executor, spec, case, dtype, timeout, hyp)
+    if outputs is None:
+        return False
+    if hyp.read:
+        try:  # read before judging shapes: undoing a convention may fix a shape, e.g. batch-first y
+            outputs = dict(zip(spec.output_names, outputs))
+            outputs = tuple(read(hyp, outputs)[n] for n in spec.output_names)
+        except (ValueError, IndexError):  # a transform that does not fit what came back
+            return False
+    record = case.record if hyp.model_spec is None else _model_record(hyp, case)
+    return judge_case(spec, record, dtype, outputs).passed
+
+
+def _outputs(executor: Any, spec: Spec, case: GoldenCase, dtype: str, timeout: float,
+             hyp: Hypothesis | None = None) -> tuple[np.ndarray, ...] | None:
+    """The implementation's outputs for `case` (fed as `hyp` says), or None if it fails to return arrays."""
     inputs, params = case_arrays(spec, case, dtype)
-    inputs, params = feed(spec, hyp, inputs, params)
-    names = spec.output_names
+    if hyp is not None:
+        inputs, params = feed(spec, hyp, inputs, params)
     try:
         result = executor.call("forward", (inputs["x"], inputs["h0"], inputs["c0"], params, dict(case.variant)), timeout)
-    except (CaseTimeout, AdapterRaised, WorkerDied, AdapterError):
-        return False
+    except (CaseTimeout, AdapterRaised, WorkerDied, AdapterMisbehaved, AdapterError):
+        return None
+    names = spec.output_names
     if not isinstance(result, tuple) or len(result) != len(names) or not all(isinstance(a, np.ndarray) for a in result):
-        return False
-    outputs = dict(zip(names, result))
-    if hyp.read:
-        if any(outputs[n].shape != np.shape(case.record["expected"][n]) for n in names):
-            return False
-        outputs = read(hyp, outputs)
-    record = case.record if hyp.model_spec is None else _model_record(hyp, case)
-    return judge_case(spec, record, dtype, tuple(outputs[n] for n in names)).passed
+        return None
+    return result
 
 
 def _model_record(hyp: Hypothesis, case: GoldenCase) -> dict:

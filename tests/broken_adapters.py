@@ -541,3 +541,82 @@ class RaisesOnT1(_Base):
 
 MISBEHAVING = [Raises, Hangs, TorchStateShape, ReturnsList, ReturnsNaN, ReturnsInf, ReturnsFloat64,
                ReturnsPair, Exits, Aborts, MisbehavesByCase, HangsOnT1, RaisesOnT1]
+
+
+# ---------------------------------------------------------------- broken LSTMs for localization
+# Not in BROKEN (its expectations live in tests/test_broken_adapters.py): diagnosis must
+# localize these bugs (tests/test_diagnosis.py), and name BatchFirstOutput's convention.
+
+def run_lstm_steps(x: np.ndarray, h0: np.ndarray, c0: np.ndarray, params: Mapping[str, np.ndarray], *,
+                   h_from_c_prev: bool = False, cell_drift: float = 0.0,
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The spec's LSTM step by step, with two more knobs (defaults: correct).
+
+    h_from_c_prev  h = o * tanh(c_prev): the output reads the previous step's cell
+    cell_drift     c picks up cell_drift * (t + 1) at step t, outside the forget gate
+    """
+    h, c, ys = h0, c0, []
+    for t, x_t in enumerate(x):  # x_t (B, I)
+        z = {g: x_t @ params[f"W_{g}"].T + h @ params[f"U_{g}"].T + params[f"b_{g}"] for g in GATES}
+        c_prev = c
+        c = sigmoid(z["f"]) * c_prev + sigmoid(z["i"]) * np.tanh(z["g"]) + x.dtype.type(cell_drift * (t + 1))
+        h = sigmoid(z["o"]) * np.tanh(c_prev if h_from_c_prev else c)
+        ys.append(h)
+    return np.stack(ys), h, c  # (T, B, H), (B, H), (B, H)
+
+
+class HFromPreviousCell(_Base):
+    """h = o * tanh(c_prev): the output equation reads the previous step's cell, not the new one.
+
+    With T = 1, c_n is right while y and h_n are wrong; from step 1 on the wrong h also
+    feeds the gates, so every output goes wrong.
+    """
+
+    name = "h from the previous cell"
+
+    def forward(self, x, h0, c0, params, variant):
+        return run_lstm_steps(x, h0, c0, params, h_from_c_prev=True)
+
+
+class StateResetEachStep(_Base):
+    """Restarts every step from h0 and c0 (the state is never carried): step 0 is right, later steps drift."""
+
+    name = "state reset at each step"
+
+    def forward(self, x, h0, c0, params, variant):
+        steps = [run_lstm(x[t:t + 1], h0, c0, params) for t in range(x.shape[0])]  # each (1, B, H), (B, H), (B, H)
+        return np.concatenate([s[0] for s in steps]), steps[-1][1], steps[-1][2]
+
+
+class LastRowZeroState(_Base):
+    """The last batch row starts from h = c = 0 (initial states copied with h0[:-1], an off-by-one)."""
+
+    name = "last batch row starts from zero"
+
+    def forward(self, x, h0, c0, params, variant):
+        h0, c0 = h0.copy(), c0.copy()
+        h0[-1], c0[-1] = 0, 0
+        return self.lstm(x, h0, c0, params)
+
+
+class DriftingCell(_Base):
+    """c picks up 1e-9 * (t + 1) at step t outside the forget gate: an error that grows with t."""
+
+    name = "drifting cell"
+
+    def forward(self, x, h0, c0, params, variant):
+        return run_lstm_steps(x, h0, c0, params, cell_drift=1e-9)
+
+
+class BatchFirstOutput(_Base):
+    """Returns y batch-first, (B, T, H) (torch batch_first=True, Keras): the time and batch axes swapped."""
+
+    name = "batch-first y"
+    convention = "layout:batch_first_output"
+
+    def forward(self, x, h0, c0, params, variant):
+        y, h_n, c_n = self.lstm(x, h0, c0, params)
+        return np.ascontiguousarray(y.transpose(1, 0, 2)), h_n, c_n  # (T, B, H) -> (B, T, H)
+
+
+LOCALIZE = [HFromPreviousCell, StateResetEachStep, LastRowZeroState, DriftingCell, BatchFirstOutput]

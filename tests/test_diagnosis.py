@@ -87,6 +87,10 @@ BROKEN_FILES = [
      ["hypotheses[2]", "must hold the same tensors with the same shapes"]),
     ("unknown-placeholder", "stacked in the spec's order {spec_order}", "stacked {in braces} in {spec_order}",
      ["hypotheses[0]", "cannot fill in", "'in braces'", "write a literal brace as {{"]),
+    ("swap-axes-out-of-range", "read: {swap_axes: {y: [0, 1]}}", "read: {swap_axes: {y: [0, 3]}}",
+     ["hypotheses[9]", "read.swap_axes.y: [0, 3] should be two different axes of its 3"]),
+    ("swap-axes-not-an-output", "read: {swap_axes: {y: [0, 1]}}", "read: {swap_axes: {x: [0, 1]}}",
+     ["hypotheses[9]", "read.swap_axes: 'x' is not an output"]),
 ]
 
 
@@ -152,3 +156,94 @@ def test_conformance_diagnose_reports_a_broken_conventions_file(project_copy, mo
 def test_a_packing_side_gate_order_names_the_layout(hypotheses):
     igof = next(h for h in hypotheses if h.id == "gate_order:igof")
     assert "blocks packed in layout onnx's (i,o,f,c) order and read in the spec's" in igof.explains
+
+
+# ---------------------------------------------------------------- localization: what the data shows
+
+def _localized(spec, hypotheses, adapter, patterns=None):
+    result = diagnose(adapter(), dtype="float64", spec=spec, hypotheses=hypotheses, patterns=patterns)
+    assert result.localization is not None, result.lines()
+    return result, result.localization
+
+
+def test_h_from_the_previous_cell_points_at_the_h_equation(spec, hypotheses):
+    """T = 1: c_n passes while y and h_n fail, so the error is in h = o * tanh(c) or what h reads."""
+    result, loc = _localized(spec, hypotheses, B.HFromPreviousCell, ["base-T1-*"])
+    assert result.failing == ["base-T1-B1-I1-H1"] and not result.explained_by
+    assert loc.outputs["c_n"] == {"fails": [], "passes": ["base-T1-B1-I1-H1"], "wrong_shape": []}
+    assert loc.outputs["y"]["fails"] == loc.outputs["h_n"]["fails"] == ["base-T1-B1-I1-H1"]
+    state = loc.finding("state")
+    assert (state.data["right"], state.data["wrong"]) == ("c", "h")
+    assert (state.data["passing_outputs"], state.data["failing_outputs"]) == (["c_n"], ["y", "h_n"])
+    text = " ".join(" ".join(result.lines()).split())  # the lines unwrapped
+    assert "c_n passes in every failing case while y and h_n fail: c is right and the error is in the h " \
+           "equation (h = o * tanh(c)) or in what h reads." in text
+    doc = result.to_json()["localization"]
+    assert [f["wrong"] for f in doc["findings"] if f["kind"] == "state"] == ["h"]
+
+
+def test_h_from_the_previous_cell_over_every_case_names_the_one_step_cases(spec, hypotheses):
+    result, loc = _localized(spec, hypotheses, B.HFromPreviousCell)
+    state = loc.finding("state")
+    assert (state.data["right"], state.data["wrong"]) == ("c", "h")
+    assert "base-T1-B1-I1-H1" in state.data["cases"] and len(state.data["cases"]) < len(result.failing)
+    assert "every failing case with T = 1 among them" in state.text
+    assert loc.finding("first_failure").data["t"] == 0
+
+
+def test_a_state_reset_at_each_step_is_right_at_step_0_and_drifts_after(spec, hypotheses):
+    result, loc = _localized(spec, hypotheses, B.StateResetEachStep)
+    first = loc.finding("first_failure").data
+    assert first["t"] == 1 and set(first["first_step"].values()) == {1}
+    drift = loc.finding("drift")
+    assert drift.data["first_wrong_step"] == 1 and drift.data["later_steps_failing"] == drift.data["later_steps"] > 0
+    assert sorted(drift.data["cases"]) == sorted(result.failing)
+    assert "step 0 is right, steps from 1 on are wrong: the state is carried wrong between steps" in drift.text
+    assert loc.finding("rows").data["pattern"] == "all_rows"
+
+
+def test_a_bug_in_one_batch_row_is_localized_to_that_row(spec, hypotheses, golden_cases):
+    result, loc = _localized(spec, hypotheses, B.LastRowZeroState)
+    rows = loc.finding("rows")
+    batch = {c.id: c.dims["B"] for c in golden_cases}
+    assert rows.data["pattern"] == "one_row" and len(rows.data["failing_rows"]) >= 10
+    assert all(r == [batch[i] - 1] for i, r in rows.data["failing_rows"].items())
+    assert "Only one batch row fails in each of the" in rows.text and "the last row (b = B-1)" in rows.text
+    assert loc.finding("drift") is None  # it fails from step 0
+
+
+def test_an_error_that_grows_with_t_is_measured(spec, hypotheses):
+    patterns = ["base-T100-*", "base-T64-*", "base-T70-*"]
+    _, loc = _localized(spec, hypotheses, B.DriftingCell, patterns)
+    growth = loc.finding("growth").data
+    assert growth["case"] == "base-T100-B1-I3-H4" and growth["grows"]
+    assert growth["spearman"] > 0.9 and growth["half_ratio"] > 1.5
+    assert sorted(growth["grows_in"]) == ["base-T100-B1-I3-H4", "base-T64-B2-I5-H6", "base-T70-B1-I1-H1"]
+    _, flat = _localized(spec, hypotheses, B.HFromPreviousCell, patterns)  # wrong from the start, but not growing
+    assert not flat.finding("growth").data["grows"] and abs(flat.finding("growth").data["spearman"]) < 0.5
+
+
+def test_batch_first_output_is_named_and_its_shape_localized(spec, hypotheses):
+    result, loc = _localized(spec, hypotheses, B.BatchFirstOutput)
+    assert [f.hypothesis.id for f in result.explained_by] == [B.BatchFirstOutput.convention]
+    assert len(result.failing) == 20 and result.judged == 21  # T = B = 1 cannot show it
+    assert loc.outputs["y"]["wrong_shape"] == result.failing
+    assert loc.outputs["h_n"]["passes"] == loc.outputs["c_n"]["passes"] == result.failing
+    assert loc.finding("shape").data["as_dims"] == ["B", "T", "H"]
+    assert "it returns y batch-first, (B, T, H)" in "\n".join(result.lines())
+
+
+@pytest.mark.parametrize("adapter", B.LOCALIZE, ids=lambda a: a.__name__)
+def test_localization_lines_fit_100_columns(spec, hypotheses, adapter):
+    result, loc = _localized(spec, hypotheses, adapter)
+    lines = loc.lines()
+    assert len(lines) >= 3 and all(len(line) <= 100 for line in lines), lines
+    assert all(line in result.lines() for line in lines)
+
+
+def test_diagnose_tool_json_has_the_localization():
+    proc = _tool("--impl", "tests.broken_adapters:HFromPreviousCell", "--cases", "base-T1-*", "--format", "json")
+    assert proc.returncode == 1, proc.stderr
+    loc = json.loads(proc.stdout)["localization"]
+    assert loc["outputs"]["c_n"]["passes"] == ["base-T1-B1-I1-H1"] and loc["outputs"]["y"]["fails"] == ["base-T1-B1-I1-H1"]
+    assert [(f["right"], f["wrong"]) for f in loc["findings"] if f["kind"] == "state"] == [("c", "h")]
