@@ -7,10 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
 from . import paths
-from .spec_loader import Spec
+from .spec_loader import Spec, SpecError, read_yaml_document
 
 CASE_LIST_SCHEMA = "lstm-case-list/1"
 ROLE_ALIASES = {"input_weight": "W", "recurrent_weight": "U", "bias": "b"}
@@ -56,10 +55,10 @@ def load_case_list(path: str | Path | None = None, spec: Spec | None = None) -> 
     """Parse and check the case list."""
     path = Path(path) if path is not None else case_list_file()
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise CaseListError(f"{path}: cannot load the case list: {exc}") from None
-    if not isinstance(data, dict) or data.get("schema") != CASE_LIST_SCHEMA:
+        data, _, _ = read_yaml_document(path, None, "the case list")
+    except SpecError as exc:
+        raise CaseListError(str(exc)) from None
+    if data.get("schema") != CASE_LIST_SCHEMA:
         raise CaseListError(f"{path}: schema should be {CASE_LIST_SCHEMA!r}")
     defaults = data.get("defaults") or {}
     seen: set[str] = set()

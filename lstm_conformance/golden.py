@@ -8,10 +8,14 @@ Layout of golden/:
 """
 from __future__ import annotations
 
+import ctypes
 import fnmatch
 import hashlib
 import json
+import math
 import os
+import signal
+import sys
 import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -21,16 +25,76 @@ from typing import Any, Iterable, Sequence
 from . import cases as case_list
 from . import paths
 from .reference import run_reference
-from .spec_loader import Spec, load_spec
+from .spec_loader import Spec, format_keypath, load_spec
 
 CASE_SCHEMA = "lstm-golden/1"
 MANIFEST_SCHEMA = "lstm-golden-manifest/1"
 CASES_DIR = "cases"
 MANIFEST = "manifest.json"
+MAX_JSON_DEPTH = 32  # a case file nests 4 levels (expected.y[t][b][h]); the margin is for future variants
+IGNORED_NAMES = frozenset({"__pycache__", "__init__.py"})  # what packaging may add to golden/cases
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 class GoldenError(ValueError):
     """A golden file that is missing, malformed or does not match its manifest."""
+
+
+# ---------------------------------------------------------------- reading JSON
+
+class _NonFinite:
+    """What json's parse_constant returns for NaN, Infinity and -Infinity, so the check can name the key path."""
+
+    def __init__(self, literal: str) -> None:
+        self.literal = literal
+
+
+def read_json(path: Path, what: str) -> Any:
+    """The one reader of the harness's JSON files: see parse_json."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise GoldenError(f"{path}: cannot read {what}: {exc.strerror or exc}") from None
+    return parse_json(data, path)
+
+
+def parse_json(data: bytes, origin: str | Path) -> Any:
+    """Parse JSON bytes; refuse nesting deeper than MAX_JSON_DEPTH, NaN, Infinity and numbers
+    that overflow to inf (1e999), naming `origin` and the key path. Raises GoldenError only."""
+    try:
+        value = json.loads(data, parse_constant=_NonFinite)
+    except RecursionError:
+        raise GoldenError(f"{origin}: nested too deep for the JSON parser; a golden file nests "
+                          f"at most {MAX_JSON_DEPTH} levels") from None
+    except ValueError as exc:  # includes UnicodeDecodeError
+        raise GoldenError(f"{origin}: not valid JSON: {exc}") from None
+    _check_json_tree(value, origin)
+    return value
+
+
+def _check_json_tree(value: Any, origin: str | Path) -> None:
+    """Walk iteratively (no recursion), in document order: depth within MAX_JSON_DEPTH, every number finite."""
+    stack: list[tuple[tuple, Any]] = [((), value)]
+    while stack:
+        keypath, item = stack.pop()
+        if len(keypath) > MAX_JSON_DEPTH:
+            raise GoldenError(f"{origin}: {format_keypath(keypath[:3])}...: nested more than {MAX_JSON_DEPTH} "
+                              f"levels deep, but a golden file nests at most {MAX_JSON_DEPTH}")
+        if isinstance(item, dict):
+            stack.extend((keypath + (k,), v) for k, v in reversed(list(item.items())))
+        elif isinstance(item, list):
+            if all(type(v) is float and math.isfinite(v) for v in item):
+                continue  # the common case: a row of plain numbers
+            stack.extend((keypath + (i,), v) for i, v in reversed(list(enumerate(item))))
+        elif isinstance(item, _NonFinite) or (isinstance(item, float) and not math.isfinite(item)):
+            _non_finite(item, keypath, origin)
+
+
+def _non_finite(item: Any, keypath: tuple, origin: str | Path) -> None:
+    literal = item.literal if isinstance(item, _NonFinite) else f"{item} (a number too large for float64)"
+    where = format_keypath(keypath) or "(top level)"
+    raise GoldenError(f"{origin}: {where}={literal}, but every number in a golden file must be finite "
+                      f"(the golden file is broken, not the implementation)")
 
 
 # ---------------------------------------------------------------- building
@@ -108,8 +172,21 @@ def build_all(spec: Spec, defs: Sequence[case_list.CaseDef], list_path: Path, jo
     work.sort(key=lambda w: -_cost(next(c for c in defs if c.id == w[2])))
     if jobs == 1:
         return dict(map(_build_one, work))
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
+    with ProcessPoolExecutor(max_workers=jobs, initializer=die_with_parent, initargs=(os.getpid(),)) as pool:
         return dict(pool.map(_build_one, work))
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """Pool initializer: on Linux the worker gets SIGKILL when its parent dies (prctl PR_SET_PDEATHSIG),
+    so a killed regeneration leaves no workers behind; a worker whose parent is already gone exits."""
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+        except (OSError, AttributeError):
+            pass  # no prctl: the getppid check below still catches an early death
+    if os.getppid() != parent_pid:
+        os._exit(1)
 
 
 def _cost(case: case_list.CaseDef) -> int:
@@ -171,10 +248,10 @@ def regenerate(golden_dir: Path | None = None, spec_path: Path | None = None, jo
     for cid, data in sorted(files.items()):
         atomic_write(cases_dir / f"{cid}.json", data)
     removed = []
-    for stale in sorted(cases_dir.glob("*.json")):
-        if stale.stem not in files:
+    for stale in unlisted_files(golden_dir, {f"{cid}.json" for cid in files}):
+        if stale.is_file() or stale.is_symlink():  # stale cases and leftovers of an interrupted run
             stale.unlink()
-            removed.append(stale.name)
+            removed.append(stale.relative_to(golden_dir).as_posix())
     atomic_write(golden_dir / MANIFEST, manifest_bytes(spec, files))
     return removed
 
@@ -200,10 +277,9 @@ def check(golden_dir: Path | None = None, spec_path: Path | None = None, pattern
     if not result.manifest and mspec.get("sha256") != spec.sha256:
         result.manifest.append(f"{golden_dir / MANIFEST}: spec sha256 {mspec.get('sha256')} != {spec.sha256} of {spec.path}")
     listed = {c.id for c in defs}
+    for path in unlisted_files(golden_dir, {f"{cid}.json" for cid in listed}):
+        result.extra.append(f"{path}: {_why_extra(path, list_path)}")
     if not patterns:
-        for path in sorted(cases_dir.glob("*.json")):
-            if path.stem not in listed:
-                result.extra.append(f"{path}: not in {list_path}")
         for cid in sorted(set(manifest.get("cases", {})) - listed):
             result.manifest.append(f"{golden_dir / MANIFEST}: lists {cid}, which is not in {list_path}")
     fresh = build_all(spec, chosen, list_path, jobs)
@@ -230,12 +306,20 @@ def check(golden_dir: Path | None = None, spec_path: Path | None = None, pattern
     return result
 
 
+def _why_extra(path: Path, list_path: Path) -> str:
+    if is_temp_file(path.name):
+        return "a temporary file left by an interrupted regeneration (a regeneration removes it)"
+    if path.suffix == ".json":
+        return f"not in {list_path}"
+    return f"not a case file of {list_path}"
+
+
 def describe_difference(old: bytes, new: bytes) -> str:
     """Which keys differ, how many numbers, and the largest absolute difference."""
     try:
-        a, b = json.loads(old), json.loads(new)
-    except ValueError as exc:
-        return f"not valid JSON ({exc})"
+        a, b = parse_json(old, "the file"), parse_json(new, "the new file")
+    except GoldenError as exc:
+        return f"not a valid golden file ({exc})"
     parts = []
     for key in sorted(set(a) | set(b)):
         if json.dumps(a.get(key)) == json.dumps(b.get(key)):  # json, not ==: -0.0 == 0.0
@@ -291,12 +375,7 @@ _VALIDATED: set[tuple] = set()  # (file sha256, id, spec sha256, golden dir) of 
 def _read_manifest(golden_dir: Path) -> dict:
     """The manifest, checked for the structure the runner relies on."""
     manifest_path = golden_dir / MANIFEST
-    try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise GoldenError(f"{manifest_path}: cannot read the manifest: {exc.strerror}") from None
-    except ValueError as exc:
-        raise GoldenError(f"{manifest_path}: not valid JSON: {exc}") from None
+    manifest = read_json(manifest_path, "the manifest")
     if not isinstance(manifest, dict):
         raise GoldenError(f"{manifest_path}: is {type(manifest).__name__}, but should be an object")
     if manifest.get("schema") != MANIFEST_SCHEMA:
@@ -315,6 +394,37 @@ def _read_manifest(golden_dir: Path) -> dict:
     return manifest
 
 
+def is_installed_copy(golden_dir: Path) -> bool:
+    """Whether `golden_dir` is the package data of an installed lstm-conformance (no checkout, no tools/)."""
+    data = Path(paths.__file__).resolve().parent / "data"
+    return Path(golden_dir).resolve().is_relative_to(data)
+
+
+def fix_hint(golden_dir: Path, installed: str, checkout_prefix: str = "") -> str:
+    """How to repair `golden_dir`: regenerate in a checkout, reinstall in an installed copy."""
+    if is_installed_copy(golden_dir):
+        return installed
+    if Path(golden_dir).resolve() == paths.golden_dir().resolve():
+        return f"{checkout_prefix}regenerate with `python tools/regen_golden.py` (or `tox -e regen`)"
+    return f"{checkout_prefix}regenerate with `python tools/regen_golden.py --golden-dir {golden_dir}`"
+
+
+def is_temp_file(name: str) -> bool:
+    """A temporary file of atomic_write (`.<name>.<random>.tmp`), left if a write was interrupted."""
+    return name.startswith(".") and name.endswith(".tmp")
+
+
+def unlisted_files(golden_dir: Path, case_files: set[str]) -> list[Path]:
+    """Entries of golden/cases not named in `case_files`, and atomic_write leftovers in golden/."""
+    cases_dir = golden_dir / CASES_DIR
+    out = []
+    if cases_dir.is_dir():
+        out += [p for p in sorted(cases_dir.iterdir()) if p.name not in case_files and p.name not in IGNORED_NAMES]
+    if golden_dir.is_dir():
+        out += [p for p in sorted(golden_dir.iterdir()) if is_temp_file(p.name)]
+    return out
+
+
 def load_golden(golden_dir: Path | None = None, patterns: Sequence[str] | None = None,
                 spec: Spec | None = None, verify: bool = True) -> list[GoldenCase]:
     """Load the selected case files, verifying them against the manifest and the spec."""
@@ -323,7 +433,13 @@ def load_golden(golden_dir: Path | None = None, patterns: Sequence[str] | None =
     manifest = _read_manifest(golden_dir)
     if verify and spec is not None and manifest["spec"]["sha256"] != spec.sha256:
         raise GoldenError(f"{manifest_path}: the goldens were made from a spec with sha256 {manifest['spec']['sha256'][:16]}…, "
-                          f"but {spec.path} has {spec.sha256[:16]}…; run `python tools/regen_golden.py`")
+                          f"but {spec.path} has {spec.sha256[:16]}…; "
+                          + fix_hint(golden_dir, "the installed spec and goldens do not match: reinstall lstm-conformance"))
+    extra = unlisted_files(golden_dir, {Path(e["file"]).name for e in manifest["cases"].values()})
+    if extra:
+        names = [p.relative_to(golden_dir).as_posix() for p in extra]
+        raise GoldenError(f"{golden_dir / CASES_DIR} holds files the manifest does not list: {names}; remove them or "
+                          + fix_hint(golden_dir, "reinstall lstm-conformance"))
     out = []
     for cid, entry in manifest["cases"].items():
         if patterns and not any(fnmatch.fnmatchcase(cid, p) for p in patterns):
@@ -335,12 +451,10 @@ def load_golden(golden_dir: Path | None = None, patterns: Sequence[str] | None =
             raise GoldenError(f"{path}: cannot read case {cid}: {exc.strerror}") from None
         digest = sha256_bytes(data)
         if verify and digest != entry["sha256"]:
-            raise GoldenError(f"{path}: sha256 {digest[:16]}… does not match the manifest's "
-                              f"{entry['sha256'][:16]}… (edited by hand? regenerate with tools/regen_golden.py)")
-        try:
-            record = json.loads(data)
-        except ValueError as exc:
-            raise GoldenError(f"{path}: not valid JSON: {exc}") from None
+            raise GoldenError(f"{path}: sha256 {digest[:16]}… does not match the manifest's {entry['sha256'][:16]}…; "
+                              + fix_hint(golden_dir, "the installed goldens do not match their manifest: "
+                                                     "reinstall lstm-conformance", "edited by hand? "))
+        record = parse_json(data, path)
         key = (digest, cid, spec.sha256 if spec else None, str(path.parent.parent))
         if key not in _VALIDATED:  # schema validation is the slow part; same bytes, same verdict
             _check_record(record, path, cid, spec)
@@ -352,7 +466,7 @@ def load_golden(golden_dir: Path | None = None, patterns: Sequence[str] | None =
 
 
 def case_schema(golden_dir: Path | None = None) -> dict:
-    return json.loads((Path(golden_dir or paths.golden_dir()) / "case.schema.json").read_text(encoding="utf-8"))
+    return read_json(Path(golden_dir or paths.golden_dir()) / "case.schema.json", "the case schema")
 
 
 def _check_record(record: Any, path: Path, case_id: str, spec: Spec | None) -> None:

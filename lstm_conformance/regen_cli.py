@@ -2,19 +2,36 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
 from typing import Sequence
 
-from . import golden
+from . import golden, paths
 from .cases import CaseListError
 from .spec_loader import SpecError
 
 
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a writer whose reader went away
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; a closed stdout (`| head`) ends it quietly with status 141."""
+    try:
+        try:
+            return _main(argv)
+        finally:
+            sys.stdout.flush()  # inside the try, so a closed pipe is reported here and not at exit
+    except BrokenPipeError:
+        # Python's docs on SIGPIPE: point stdout at devnull so the flush at exit does not fail again
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
+
+
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="regen_golden.py",
         description="Regenerate golden/ from golden/case_list.yaml with the scalar reference "
                     "(an explicit act: tests never regenerate), or --check it.")
     parser.add_argument("--check", action="store_true",
@@ -22,9 +39,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                              "is missing, is extra, or fails its manifest hash")
     parser.add_argument("--cases", action="append", metavar="GLOB",
                         help="with --check: only the cases whose id matches (repeatable)")
-    parser.add_argument("--golden-dir", type=Path, default=None, help="default: the project's golden/")
-    parser.add_argument("--spec", type=Path, default=None, help="default: the project's spec/lstm.yaml")
+    parser.add_argument("--golden-dir", type=Path, default=None, help=f"default: {paths.golden_dir()}")
+    parser.add_argument("--spec", type=Path, default=None, help=f"default: {paths.spec_file()}")
     parser.add_argument("--jobs", type=int, default=None, help="worker processes (default: one per core)")
+    return parser
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    parser = _parser()
     args = parser.parse_args(argv)
     if args.cases and not args.check:
         parser.error("--cases goes with --check (a regeneration always writes every case)")

@@ -1,14 +1,18 @@
 """Load, validate and query spec/lstm.yaml.
 
-Loading uses `yaml.safe_load` for the data; a second pass composes the YAML node
-tree (SafeLoader) only to find duplicate keys and to point errors at a line and
-column. Every error is a SpecError naming the file, line, column and key path.
+Loading first scans the YAML events and refuses anchors and aliases (an alias
+bomb expands exponentially); then `yaml.safe_load` reads the data and a second
+pass composes the YAML node tree (SafeLoader) only to find duplicate keys and to
+point errors at a line and column. Every error is a SpecError naming the file,
+line, column and key path. Every YAML file the harness reads goes through
+read_yaml_document.
 """
 from __future__ import annotations
 
 import ast
 import hashlib
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +28,7 @@ from .expressions import (Expression, ExpressionError, ShapeOps, elementwise_sha
 SCHEMA_FILE = "lstm.schema.json"
 BUILTIN_FUNCTIONS = frozenset({"exp", "abs"})
 _FLOATISH = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+$")  # what YAML 1.2 calls a float
+ALIAS_MESSAGE = "YAML aliases are not allowed in {what} (they can expand exponentially); write the value out"
 
 
 class SpecError(ValueError):
@@ -177,16 +182,17 @@ def spec_from_data(data: dict, origin: str | Path, sha256: str = "") -> Spec:
     def fail(keypath: Sequence[Any], message: str) -> SpecError:
         return SpecError(origin, keypath, message)
 
+    check_finite(data, fail)
     _validate_schema(data, None, fail)
     spec = Spec(path=Path(origin), data=data, sha256=sha256)
     _check_semantics(spec, fail)
     return spec
 
 
-def read_yaml_document(path: Path, schema_file: str, what: str) -> tuple[dict, bytes, Callable[..., SpecError]]:
-    """Read a YAML mapping with safe_load, refuse duplicate keys, validate it against
-    spec/<schema_file>; return (data, raw bytes, fail) where fail(keypath, message)
-    makes a SpecError pointing at the line and column of `keypath`."""
+def read_yaml_document(path: Path, schema_file: str | None, what: str) -> tuple[dict, bytes, Callable[..., SpecError]]:
+    """Read a YAML mapping with safe_load, refuse anchors/aliases, duplicate keys and non-finite
+    floats, validate it against spec/<schema_file> (if given); return (data, raw bytes, fail) where
+    fail(keypath, message) makes a SpecError pointing at the line and column of `keypath`."""
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -196,6 +202,7 @@ def read_yaml_document(path: Path, schema_file: str, what: str) -> tuple[dict, b
     except UnicodeDecodeError as exc:
         raise SpecError(path, (), f"not UTF-8 text: {exc}") from None
     try:
+        _refuse_aliases(text, path, what)
         root = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -217,8 +224,32 @@ def read_yaml_document(path: Path, schema_file: str, what: str) -> tuple[dict, b
                             knode.start_mark.line + 1, knode.start_mark.column + 1)
     if not isinstance(data, dict):
         raise fail((), f"{what} must be a mapping, got {type(data).__name__}")
-    _validate_schema(data, root, fail, schema_file)
+    check_finite(data, fail)
+    if schema_file is not None:
+        _validate_schema(data, root, fail, schema_file)
     return data, raw, fail
+
+
+def _refuse_aliases(text: str, path: Path, what: str) -> None:
+    """Scan the YAML events (nothing is composed or expanded) and refuse the first anchor or alias."""
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+            mark = event.start_mark
+            raise SpecError(path, (), ALIAS_MESSAGE.format(what=what), mark.line + 1, mark.column + 1)
+
+
+def check_finite(data: Any, fail: Callable[..., SpecError]) -> None:
+    """Refuse a NaN or infinite float anywhere in `data` (a tolerance, a range bound, a constant):
+    no value in these files makes sense non-finite, and NaN passes every schema bound."""
+    stack: list[tuple[tuple, Any]] = [((), data)]
+    while stack:
+        keypath, value = stack.pop()
+        if isinstance(value, float) and not math.isfinite(value):
+            raise fail(keypath, f"{value} is not a finite number; write a finite value")
+        if isinstance(value, dict):
+            stack.extend((keypath + (k,), v) for k, v in reversed(list(value.items())))
+        elif isinstance(value, list):
+            stack.extend((keypath + (i,), v) for i, v in reversed(list(enumerate(value))))
 
 
 def _validate_schema(data: dict, root: yaml.Node | None, fail, schema_file: str = SCHEMA_FILE) -> None:
