@@ -7,6 +7,7 @@ import os
 import sys
 from typing import Sequence
 
+from . import cli_io
 from .adapters import BUILTIN
 from .compare import DTYPES
 from .diagnosis import diagnose
@@ -16,12 +17,12 @@ EXIT_CONFORMS, EXIT_FAILS, EXIT_USAGE = 0, 1, 2
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="diagnose.py",
+    parser = argparse.ArgumentParser(  # no prog=: argparse names the program as it was run
         description="Run an implementation over the golden cases and, where it fails, try the known conventions of "
                     "spec/conventions.yaml (gate orders, transposed weights, [x; h] against [h; x], TF1's forget "
                     "bias, a doubled bias, time reversal, an output shifted by one step, hard sigmoid) to say which "
-                    "one explains it. Exit 0: it conforms; 1: it does not (explained or not); 2: usage error.")
+                    "one explains it. Exit 0: it conforms; 1: it does not (explained or not), or nothing was judged; 2: usage "
+                    "error; 141: standard output was closed.")
     parser.add_argument("--impl", default=os.environ.get("LSTM_IMPL", "numpy"),
                         help=f"a built-in name ({', '.join(sorted(BUILTIN))}) or MODULE:ATTR (default: $LSTM_IMPL or numpy)")
     parser.add_argument("--dtype", default="float64", choices=sorted(DTYPES), help="dtype under test (default float64)")
@@ -30,20 +31,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def _main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
     try:
         check_timeout(args.timeout)
-        result = diagnose(args.impl, dtype=args.dtype, patterns=args.cases, timeout=args.timeout,
-                          isolate=not args.no_isolation, golden_dir=args.golden_dir)
+        check_timeout(args.start_timeout, "start_timeout")
+        with cli_io.adapter_stdout_to_stderr(args.no_isolation):
+            result = diagnose(args.impl, dtype=args.dtype, patterns=args.cases, timeout=args.timeout,
+                              isolate=not args.no_isolation, golden_dir=args.golden_dir)
     except HARNESS_ERRORS as exc:
-        print(f"diagnose.py: error: {exc}", file=sys.stderr)
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     if args.format == "json":
         print(json.dumps(result.to_json(), indent=1))
     else:
         print("\n".join(result.lines()))
     return EXIT_CONFORMS if result.conforms else EXIT_FAILS
+
+
+main = cli_io.quiet_main(_main)
 
 
 if __name__ == "__main__":

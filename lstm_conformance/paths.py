@@ -36,8 +36,8 @@ def golden_dir() -> Path:
 
 
 def in_checkout() -> bool:
-    """Whether the spec and goldens come from a source checkout (not an installed copy)."""
-    return project_root() != _PACKAGE / "data"
+    """Whether this is a source checkout with its tools/ (not an installed copy)."""
+    return (_PACKAGE.parent / "tools" / "conformance.py").is_file()
 
 
 # The command lines as a checkout runs them, and as an installed copy names them.

@@ -12,6 +12,10 @@ judged by the runner's own `run_case` (the same verdicts, reasons and tolerances
 `tools/conformance.py`). The adapter is built once per session, in one worker
 process (or in-process with --lstm-no-isolation), and closed at the session's end.
 
+A session in which no conformance case was judged (every case skipped, or none
+selected) fails, as the command line's NOT RUN does: decided once, at the end of the
+session, on the controller when pytest-xdist distributes the items.
+
 The heavy modules (numpy, the spec loader, the runner) are imported only when the
 plugin is active, so that an inactive plugin costs a pytest run nothing.
 """
@@ -38,6 +42,9 @@ SUITE = "lstm-conformance"            # the collector's name and node id; items 
 PLUGIN_NAME = "lstm-conformance-run"  # the active session state, as registered with the plugin manager
 DEFAULT_DTYPE = "float64"
 HELP_TIMEOUT = 60  # the runner's DEFAULT_TIMEOUT, for --help (the runner is not imported until needed)
+HELP_START_TIMEOUT = 120  # the executor's DEFAULT_START_TIMEOUT, likewise
+STATUS_PROPERTY = "lstm_conformance_status"  # user property of each item: the runner's status for the case
+REASON_PROPERTY = "lstm_conformance_reason"  # and its first reason
 
 
 @dataclass(frozen=True)
@@ -49,6 +56,7 @@ class Settings:
     dtypes: tuple[str, ...]          # raw --lstm-dtype values (each may be a comma list)
     patterns: tuple[str, ...]        # --lstm-cases globs; empty: every case
     timeout: float | None
+    start_timeout: float | None
     isolate: bool
 
 
@@ -68,8 +76,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="only golden cases whose id matches GLOB (repeatable)")
     group.addoption("--lstm-timeout", type=float, metavar="SECONDS", default=None,
                     help=f"seconds per case before it is reported as hung (default {HELP_TIMEOUT:g})")
+    group.addoption("--lstm-start-timeout", type=float, metavar="SECONDS", default=None,
+                    help=f"seconds to import and build the adapter (default {HELP_START_TIMEOUT:g})")
     group.addoption("--lstm-no-isolation", action="store_true", default=False,
-                    help="run the implementation in this process (a thread per call) instead of a worker process")
+                    help="run the implementation in this process (a thread per call) instead of a worker process; "
+                         "sys.exit and os._exit are refused there, but the adapter is trusted not to monkeypatch "
+                         "NumPy or end the process from C code (the worker is immune to both)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -89,7 +101,8 @@ def read_settings(config: pytest.Config) -> Settings | None:
             return None
     return Settings(ref=ref, source=source, dtypes=tuple(config.getoption("lstm_dtype") or ()),
                     patterns=tuple(config.getoption("lstm_cases") or ()),
-                    timeout=config.getoption("lstm_timeout"), isolate=not config.getoption("lstm_no_isolation"))
+                    timeout=config.getoption("lstm_timeout"), start_timeout=config.getoption("lstm_start_timeout"),
+                    isolate=not config.getoption("lstm_no_isolation"))
 
 
 # ---------------------------------------------------------------- option checks (each raises pytest.UsageError)
@@ -105,15 +118,15 @@ def parse_dtypes(values: tuple[str, ...], allowed: list[str]) -> tuple[str, ...]
     return tuple(dict.fromkeys(names))
 
 
-def parse_timeout(value: float | None) -> float:
-    """--lstm-timeout in (0, MAX_TIMEOUT], or the runner's default."""
+def parse_timeout(value: float | None, option: str = "--lstm-timeout", default: float | None = None) -> float:
+    """--lstm-timeout (or --lstm-start-timeout) in (0, MAX_TIMEOUT], or the runner's default."""
     from .runner import DEFAULT_TIMEOUT, MAX_TIMEOUT, check_timeout
 
-    timeout = DEFAULT_TIMEOUT if value is None else value
+    timeout = (DEFAULT_TIMEOUT if default is None else default) if value is None else value
     try:
         check_timeout(timeout)
     except ValueError:
-        raise pytest.UsageError(f"--lstm-timeout={value!r}, but should be a number of seconds "
+        raise pytest.UsageError(f"{option}={value!r}, but should be a number of seconds "
                                 f"in (0, {MAX_TIMEOUT:g}]") from None
     return timeout
 
@@ -129,7 +142,7 @@ def select_cases(cases: list[GoldenCase], patterns: tuple[str, ...]) -> list[Gol
     return chosen
 
 
-def start_executor(settings: Settings) -> Any:
+def start_executor(settings: Settings, start_timeout: float) -> Any:
     """The one executor of the session: a worker process, or a thread with --lstm-no-isolation."""
     from .adapters import BUILTIN, AdapterError, resolve
     from .runner import open_executor
@@ -142,7 +155,7 @@ def start_executor(settings: Settings) -> Any:
     except AdapterError:
         raise pytest.UsageError(f"{option}, but should be {expected}") from None
     try:
-        return open_executor(settings.ref, settings.isolate)[0]
+        return open_executor(settings.ref, settings.isolate, start_timeout)[0]
     except AdapterError as exc:
         # the adapters module speaks of the CLI's --impl; say the option the user gave
         text = str(exc).replace(f"--impl={settings.ref!r}", option)
@@ -178,16 +191,22 @@ class ConformanceRun:
         self.timeout = 0.0
         self.executor: Any = None
         self.impl_name = ""
+        self.statuses: dict[str, int] = {}   # runner status -> items, from the reports (the controller's, too)
+        self.skip_reasons: dict[str, int] = {}
+        self.not_run: str | None = None      # why the session failed for judging nothing, once decided
 
     def start(self) -> None:
         """Check every option, load the spec and goldens, and build the adapter (once)."""
         from .compare import DTYPES
 
+        from .executor import DEFAULT_START_TIMEOUT
+
         self.timeout = parse_timeout(self.settings.timeout)
+        start_timeout = parse_timeout(self.settings.start_timeout, "--lstm-start-timeout", DEFAULT_START_TIMEOUT)
         self.spec, self.all_cases = load_suite(self.spec_file, self.golden_dir)
         self.dtypes = parse_dtypes(self.settings.dtypes, [d for d in DTYPES if d in self.spec.dtypes])
         self.cases = select_cases(self.all_cases, self.settings.patterns)
-        self.executor = start_executor(self.settings)
+        self.executor = start_executor(self.settings, start_timeout)
         self.impl_name = self.executor.name
 
     def close(self) -> None:
@@ -232,8 +251,47 @@ class ConformanceRun:
         if isinstance(collector, pytest.Session) and report.passed:
             report.result.append(ConformanceSuite.from_parent(collector, name=SUITE, nodeid=SUITE, conformance=self))
 
-    def pytest_sessionfinish(self) -> None:
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """Count the runner's statuses of the conformance items (under xdist the controller sees every report)."""
+        props = dict(report.user_properties)
+        if report.when != "call" or STATUS_PROPERTY not in props:
+            return
+        status = props[STATUS_PROPERTY]
+        self.statuses[status] = self.statuses.get(status, 0) + 1
+        if status == "skipped":
+            reason = props.get(REASON_PROPERTY) or "no reason given"
+            self.skip_reasons[reason] = self.skip_reasons.get(reason, 0) + 1
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        """End the worker; on the controller, fail a session in which no conformance case was judged."""
         self.close()
+        config = session.config
+        if hasattr(config, "workerinput") or config.option.collectonly:  # an xdist worker: the controller decides
+            return
+        if self.spec is None or session.exitstatus not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED,
+                                                           pytest.ExitCode.NO_TESTS_COLLECTED):
+            return  # the suite never started, or the session was interrupted: that is what it reports
+        if self.statuses.get("passed", 0) + self.statuses.get("failed", 0):
+            return
+        self.not_run = self.not_run_reason()
+        if session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+    def not_run_reason(self) -> str:
+        """Why nothing was judged: "21 skipped: torch is not installed ...", or that no item ran."""
+        ran = sum(self.statuses.values())
+        if not ran:
+            return "no conformance case ran (were they all deselected, or did collection stop?)"
+        skipped = self.statuses.get("skipped", 0)
+        reason = max(self.skip_reasons, key=self.skip_reasons.get) if self.skip_reasons else "no reason given"
+        return f"{skipped} skipped: {reason}" + (f" ({skipped - self.skip_reasons[reason]} for other reasons)"
+                                                  if self.skip_reasons and self.skip_reasons[reason] < skipped else "")
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if self.not_run is not None:
+            terminalreporter.write_sep("=", f"lstm-conformance NOT RUN: nothing was judged, {self.not_run} "
+                                            f"[{self.settings.source}={self.settings.ref}]", red=True)
 
 
 class ConformanceSuite(pytest.Collector):
@@ -259,6 +317,8 @@ class ConformanceItem(pytest.Item):
     def runtest(self) -> None:
         conformance: ConformanceRun = self.parent.conformance
         result = conformance.run(self.case, self.dtype)
+        self.user_properties.append((STATUS_PROPERTY, result.status))
+        self.user_properties.append((REASON_PROPERTY, result.reasons[0] if result.reasons else ""))
         for attr in ("max_abs_err", "max_rel_err", "max_ulp"):
             self.user_properties.append((attr, result.worst(attr)))
         check_result(result, conformance.impl_name, self.dtype, conformance.spec.tolerance(self.dtype))

@@ -262,19 +262,25 @@ def render_summary(rows: list[dict[str, Any]], fmt: str = "table", verbose: bool
     """The comparison table in WIDTH columns: short headers, and each row's note below the table, wrapped."""
     from tabulate import tabulate
 
+    import tabulate as tabulate_module
+
     notes = [(r, r["note"]) for r in rows if r["note"]]
-    index = {id(r): f"[{k}]" for k, (r, _) in enumerate(notes, 1)}
-    table = tabulate(
-        [[r["impl"], r["dtype"], r["passed"], r["failed"], r["skipped"], r["errors"],
-          _fmt(r["worst_err_over_tol"], ".3g"), _fmt(r["max_abs_err"]), r["verdict"], index.get(id(r), "")]
-         for r in rows],
-        headers=["impl", "dtype", "pass", "fail", "skip", "error", "err/tol", "max abs", "verdict", "note"],
-        tablefmt=TABLE_FORMATS[fmt], disable_numparse=True)
+    index = {id(r): f" [{k}]" for k, (r, _) in enumerate(notes, 1)}
+    padding, tabulate_module.MIN_PADDING = tabulate_module.MIN_PADDING, 0  # columns as wide as their text
+    try:
+        table = tabulate(
+            [[r["impl"], r["dtype"], r["passed"], r["failed"], r["skipped"], r["errors"],
+              _fmt(r["worst_err_over_tol"], ".3g"), _fmt(r["max_abs_err"]), r["verdict"] + index.get(id(r), "")]
+             for r in rows],
+            headers=["impl", "dtype", "pass", "fail", "skip", "error", "err/tol", "max abs", "verdict [note]"],
+            tablefmt=TABLE_FORMATS[fmt], disable_numparse=True)
+    finally:
+        tabulate_module.MIN_PADDING = padding
     lines = ["Comparison: every implementation against the goldens",
              "(err/tol: the worst error over the tolerance, <= 1 passes; max abs: the largest absolute error)",
              table]
     if notes:
-        lines += ["", "Notes:"] + [wrap(f"{index[id(r)]} {r['impl']} {r['dtype']}: {note}", "  ", "      ")
+        lines += ["", "Notes:"] + [wrap(f"{index[id(r)].strip()} {r['impl']} {r['dtype']}: {note}", "  ", "      ")
                                    for r, note in notes]
     names = sorted({(r["impl"], r["name"]) for r in rows if r["name"] != r["impl"]})
     if names:
