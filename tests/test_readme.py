@@ -60,3 +60,35 @@ def test_readme_names_every_builtin_adapter_and_every_known_failure():
     assert "[testenv:thirdparty]" in tox and re.search(r"^env_list = py, thirdparty$", tox, flags=re.M)
     for known in re.findall(r"--expect-fail (\S+)", tox):
         assert f"--expect-fail {known}" in README, f"tox.ini expects {known} to fail; the README must say why"
+
+
+def _validate_commands() -> list[str]:
+    """The README's 'validate your own implementation' commands, as a user would paste them."""
+    blocks = re.findall(r"```sh\n(python -m pip install \..*?)```", README, flags=re.S)
+    assert len(blocks) == 1, "the README should hold one sh block starting 'python -m pip install .'"
+    return [line.split("  #")[0].strip() for line in blocks[0].strip().splitlines()]
+
+
+@pytest.mark.slow
+def test_readme_validate_section_works_verbatim_in_a_fresh_environment(tmp_path):
+    """In a new virtual environment with nothing but pip (the Quick start's python with tox adds nothing the
+    harness needs), the README's commands install the harness and judge its example adapter."""
+    from tests.test_pytest_plugin import _copy_project
+
+    checkout = _copy_project(tmp_path / "checkout")
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "my_adapter.py").write_text(_adapter_example())
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
+    commands = _validate_commands()
+    assert commands[1] == "cd path/to/your/adapter", commands
+    script = "\n".join(["set -eu", f"cd {checkout}", commands[0], f"cd {mine}", *commands[2:]])
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "LSTM_IMPL", "LSTM_CONFORMANCE_ROOT")}
+    env.update(PATH=f"{venv / 'bin'}{os.pathsep}{env['PATH']}", VIRTUAL_ENV=str(venv))
+    run = subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True, timeout=900)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    n = len(list((ROOT / "golden" / "cases").glob("*.json")))
+    assert f"PASS: {n} passed, 0 failed, 0 skipped, 0 errors (my hand-written LSTM, float32)" in run.stdout
+    report = json.loads((mine / "report.json").read_text())
+    assert report["verdict"] == "PASS" and report["impl"] == "my hand-written LSTM"
