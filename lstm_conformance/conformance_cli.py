@@ -120,7 +120,8 @@ def _run_one(args: argparse.Namespace, prog: str) -> int | tuple[str, list]:
                 if r.verdict == FAIL:
                     print(f"diagnosing {r.impl} at {r.dtype} ...", file=sys.stderr, flush=True)
                     diagnoses[r.dtype] = diagnose(args.impl, run=r, timeout=args.timeout,
-                                                  isolate=not args.no_isolation, golden_dir=args.golden_dir)
+                                                  isolate=not args.no_isolation, golden_dir=args.golden_dir,
+                                                  start_timeout=args.start_timeout)
         except HARNESS_ERRORS as exc:
             print(f"{prog}: error: {exc}", file=sys.stderr)
             return EXIT_USAGE

@@ -39,7 +39,8 @@ def _main(argv: Sequence[str] | None = None) -> int:
         check_timeout(args.start_timeout, "start_timeout")
         with cli_io.adapter_stdout_to_stderr(args.no_isolation):
             result = diagnose(args.impl, dtype=args.dtype, patterns=args.cases, timeout=args.timeout,
-                              isolate=not args.no_isolation, golden_dir=args.golden_dir)
+                              isolate=not args.no_isolation, golden_dir=args.golden_dir,
+                              start_timeout=args.start_timeout)
     except HARNESS_ERRORS as exc:
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -18,11 +18,11 @@ import numpy as np
 
 from .compare import judge_case
 from .conventions import Hypothesis, feed, load_conventions, read
-from .executor import AdapterMisbehaved, AdapterRaised, CaseTimeout, WorkerDied
+from .executor import DEFAULT_START_TIMEOUT, AdapterMisbehaved, AdapterRaised, CaseTimeout, WorkerDied
 from .golden import GoldenCase, load_golden
 from .localize import Localization, localize
 from .adapters import AdapterError
-from .runner import DEFAULT_TIMEOUT, RunResult, case_arrays, open_executor, run_conformance
+from .runner import DEFAULT_TIMEOUT, NOT_RUN, RunResult, case_arrays, open_executor, run_conformance
 from .spec_loader import Spec, load_spec
 
 SCREEN = 3  # failing cases a hypothesis must fix before it is tried on all cases
@@ -47,13 +47,17 @@ class Diagnosis:
     not_diagnosable: list[str] = field(default_factory=list)  # cases that errored (skipped ones are left out)
     seconds: float = 0.0
     localization: Localization | None = None  # what the failing cases' outputs show
+    not_run: str | None = None  # why no case was judged ("21 skipped: ..."), when none was
 
     @property
     def conforms(self) -> bool:
-        return not self.failing and not self.not_diagnosable
+        """Some case was judged, and none failed or errored (a run that judged nothing never conforms)."""
+        return self.judged > 0 and not self.failing and not self.not_diagnosable
 
     def lines(self) -> list[str]:
         head = f"Diagnosis of {self.impl} at {self.dtype}:"
+        if self.not_run is not None:
+            return [f"{head} NOT RUN: nothing was judged, {self.not_run}."]
         if not self.failing:
             extra = f"; {len(self.not_diagnosable)} case(s) errored, which diagnosis cannot explain" if self.not_diagnosable else ""
             return [f"{head} nothing to diagnose, no judged case fails{extra}."]
@@ -77,30 +81,33 @@ class Diagnosis:
                 "explained_by": [{"id": f.hypothesis.id, "explains": f.hypothesis.explains, "cases": f.cases}
                                  for f in self.explained_by],
                 "localization": self.localization.to_json() if self.localization is not None else None,
+                "not_run": self.not_run,
                 "verdict": "\n".join(self.lines())}
 
 
 def diagnose(impl: str | Any, *, dtype: str = "float64", patterns: Sequence[str] | None = None,
              timeout: float = DEFAULT_TIMEOUT, isolate: bool = True, spec: Spec | None = None,
              golden_dir: Path | None = None, run: RunResult | None = None,
+             start_timeout: float = DEFAULT_START_TIMEOUT,
              hypotheses: list[Hypothesis] | None = None) -> Diagnosis:
     """Run `impl` (or reuse its `run`) and look for the convention that explains its failures."""
     start = time.perf_counter()
     spec = spec or (run.spec if run else load_spec())
     if run is None:
         run = run_conformance(impl, dtype=dtype, patterns=patterns, timeout=timeout, isolate=isolate,
-                              spec=spec, golden_dir=golden_dir)
+                              spec=spec, golden_dir=golden_dir, start_timeout=start_timeout)
     dtype = run.dtype
     by_id = {c.id: c for c in load_golden(golden_dir, [c.id for c in run.cases], spec)}
     judged = [by_id[c.id] for c in run.cases if c.status in ("passed", "failed")]
     failing = [by_id[c.id] for c in run.cases if c.status == "failed"]
     result = Diagnosis(run.impl, dtype, [c.id for c in failing], len(judged),
-                       not_diagnosable=[c.id for c in run.cases if c.status == "error"])
+                       not_diagnosable=[c.id for c in run.cases if c.status == "error"],
+                       not_run=run.not_run_reason() if run.verdict == NOT_RUN else None)
     if not failing:
         return result
     hypotheses = hypotheses if hypotheses is not None else load_conventions(spec)
     screen = sorted(failing, key=_size)[:SCREEN]
-    executor, _ = open_executor(impl, isolate)
+    executor, _ = open_executor(impl, isolate, start_timeout)
     try:
         runs = [(case, out) for case in failing for out in [_outputs(executor, spec, case, dtype, timeout)] if out]
         result.localization = localize(spec, dtype, runs) if runs else None

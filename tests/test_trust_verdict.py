@@ -357,3 +357,14 @@ def test_installed_users_are_pointed_at_the_installed_commands(monkeypatch, caps
     assert paths.command("diagnose") == "lstm-diagnose"
     assert conformance_cli.main(["--all", "--diagnose"]) == 2
     assert "run lstm-diagnose --impl NAME" in capsys.readouterr().err
+
+
+def test_diagnose_judging_nothing_is_not_a_conforming_implementation():
+    from lstm_conformance.diagnosis import diagnose
+
+    result = diagnose(NotInstalled(), patterns=[T3])
+    assert not result.conforms
+    assert result.lines() == ["Diagnosis of framework not installed at float64: NOT RUN: nothing was judged, "
+                              "1 skipped: fakeframework is not installed: pip install fakeframework."]
+    proc = run_tool("diagnose.py", "--impl", f"{MODULE}:NotInstalled", "--cases", T3)
+    assert proc.returncode == 1 and "NOT RUN: nothing was judged" in proc.stdout, proc.stdout + proc.stderr
