@@ -1,5 +1,8 @@
-"""A module whose import hangs: it writes its pid to $TRUST_PROCESS_DIR/import.pids, then waits
-(up to 30 s, so that a harness that waits for it fails instead of hanging) for $TRUST_PROCESS_DIR/release to exist. For tests/test_trust_process.py."""
+"""A module whose import hangs, for tests/test_trust_process.py.
+
+It writes its pid to $TRUST_PROCESS_DIR/import.pids, then waits for $TRUST_PROCESS_DIR/release
+to exist, for at most 30 s (so that a harness that waits for it fails a test instead of hanging it).
+"""
 from __future__ import annotations
 
 import os
