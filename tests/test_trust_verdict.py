@@ -368,3 +368,61 @@ def test_diagnose_judging_nothing_is_not_a_conforming_implementation():
                               "1 skipped: fakeframework is not installed: pip install fakeframework."]
     proc = run_tool("diagnose.py", "--impl", f"{MODULE}:NotInstalled", "--cases", T3)
     assert proc.returncode == 1 and "NOT RUN: nothing was judged" in proc.stdout, proc.stdout + proc.stderr
+
+
+# ---------------------------------------------------------------- through the plugin, in a fresh pytest process
+
+def _pytest_subprocess(tmp_path: Path, *args: str, extra_env: dict | None = None) -> subprocess.CompletedProcess:
+    from tests.test_pytest_plugin import PLUGIN_ARGS
+
+    env = {k: v for k, v in os.environ.items() if k not in ("LSTM_IMPL", "PYTEST_ADDOPTS")}
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
+    env.update(extra_env or {})
+    return subprocess.run([sys.executable, "-m", "pytest", *PLUGIN_ARGS, "-p", "no:cacheprovider", "-p", "no:xdist",
+                           "-p", "no:benchmark", *args], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_plugin_in_process_os_exit_cannot_end_the_session_with_0(tmp_path):
+    proc = _pytest_subprocess(tmp_path, "--lstm-impl=tests.trust_process_adapters:ExitsOnT1", "--lstm-no-isolation",
+                              "--lstm-cases=base-T1-*", "--lstm-cases=base-T3-*",
+                              extra_env={"TRUST_EXIT_HOW": "os._exit"})
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == pytest.ExitCode.TESTS_FAILED, out
+    assert "1 failed, 1 passed" in proc.stdout, out
+    assert "os._exit" in proc.stdout, out
+
+
+def test_plugin_hung_import_is_bounded_by_lstm_start_timeout(tmp_path):
+    state = tmp_path / "state"
+    state.mkdir()
+    proc = _pytest_subprocess(tmp_path, "--lstm-impl=tests.trust_process_hang_on_import:Adapter",
+                              "--lstm-start-timeout=2", "--lstm-cases=base-T1-*",
+                              extra_env={"TRUST_PROCESS_DIR": str(state)})
+    (state / "release").touch()
+    assert proc.returncode == pytest.ExitCode.USAGE_ERROR, proc.stdout + proc.stderr
+    assert "did not start within 2 s" in proc.stderr, proc.stderr
+
+
+BLOCK_TORCH = """
+import sys
+class _NoTorch:
+    def find_spec(self, name, path=None, target=None):
+        if name == "torch" or name.startswith("torch."):
+            raise ModuleNotFoundError("No module named 'torch'")
+        return None
+sys.meta_path.insert(0, _NoTorch())
+from lstm_conformance.conformance_cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_a_framework_that_is_not_installed_is_not_run_not_passed():
+    """`--impl torch` where torch is not installed: NOT RUN with the install hint, exit 1."""
+    env = {k: v for k, v in os.environ.items() if k != "LSTM_IMPL"}
+    proc = subprocess.run([sys.executable, "-c", BLOCK_TORCH, "--impl", "torch", "--no-isolation", "--cases",
+                           "base-T1-*", "--cases", "base-T3-*"], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    last = proc.stdout.rstrip().splitlines()[-1]
+    assert last.startswith("NOT RUN: nothing was judged, 2 skipped: ") and "torch" in last, last
