@@ -228,11 +228,23 @@ def test_output_into_a_fifo_streams_and_keeps_the_fifo(tmp_path):
     assert json.loads(got[0])["verdict"] == "PASS"
 
 
-def test_output_onto_dev_full_is_an_error_and_dev_full_stays_a_device():
-    proc = run_tool("conformance.py", "--cases", T3, "--output", "/dev/full")
-    assert proc.returncode == 2
-    assert "cannot write --output='/dev/full'" in proc.stderr and "No space left" in proc.stderr
-    assert stat.S_ISCHR(os.stat("/dev/full").st_mode)
+@pytest.fixture()
+def dev_full(tmp_path: Path) -> Path:
+    """A device node like /dev/full (char 1, 7) in tmp_path: a broken --output replaces this one, not the
+    machine's (as root, that turned /dev/full into a regular file)."""
+    path = tmp_path / "full"
+    try:
+        os.mknod(path, 0o666 | stat.S_IFCHR, os.makedev(1, 7))
+    except PermissionError:  # not root: the real one, which an unprivileged user cannot replace anyway
+        return Path("/dev/full")
+    return path
+
+
+def test_output_onto_dev_full_is_an_error_and_stays_a_device(dev_full):
+    proc = run_tool("conformance.py", "--cases", T3, "--output", str(dev_full))
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert f"cannot write --output={str(dev_full)!r}" in proc.stderr and "No space left" in proc.stderr
+    assert stat.S_ISCHR(os.stat(dev_full).st_mode)
 
 
 def test_output_onto_a_socket_is_refused_before_the_run(tmp_path):
