@@ -46,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="every reason of every failing case below the tables (default: the first of each)")
     parser.add_argument("--diagnose", action="store_true",
                         help="when a run fails, try the known conventions (spec/conventions.yaml) and say which "
-                             "explains it (as tools/diagnose.py)")
+                             "explains it (as the diagnose command does)")
     parser.add_argument("--all", action="store_true",
                         help="run every built-in implementation (each skips itself when its framework is missing) "
                              "at each --dtype (default float64 and float32) and print one comparison table")
