@@ -11,6 +11,8 @@ Submodules (imported on demand, so that the scalar reference stays free of NumPy
   golden        golden case files, manifest, regeneration and --check
   adapters      the adapter protocol and the built-in names (lstm_adapters/ holds them)
   executor      calls an adapter in a worker process (or thread) with a timeout
+  processes     process hygiene via /proc and prctl: find, kill and reap leftover processes
+  exit_guards   in-process guards that keep adapter threads from ending the process
   runner        run an implementation over the golden cases
   compare       errors, ULP distances and range checks
   report        the conformance tables, the comparison table and the JSON report

@@ -8,14 +8,11 @@ Layout of golden/:
 """
 from __future__ import annotations
 
-import ctypes
 import fnmatch
 import hashlib
 import json
 import math
 import os
-import signal
-import sys
 import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -24,6 +21,7 @@ from typing import Any, Iterable, Sequence
 
 from . import cases as case_list
 from . import paths
+from .processes import die_with_parent
 from .reference import run_reference
 from .spec_loader import Spec, format_keypath, load_spec
 
@@ -33,7 +31,6 @@ CASES_DIR = "cases"
 MANIFEST = "manifest.json"
 MAX_JSON_DEPTH = 32  # a case file nests 4 levels (expected.y[t][b][h]); the margin is for future variants
 IGNORED_NAMES = frozenset({"__pycache__", "__init__.py"})  # what packaging may add to golden/cases
-PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 class GoldenError(ValueError):
@@ -174,19 +171,6 @@ def build_all(spec: Spec, defs: Sequence[case_list.CaseDef], list_path: Path, jo
         return dict(map(_build_one, work))
     with ProcessPoolExecutor(max_workers=jobs, initializer=die_with_parent, initargs=(os.getpid(),)) as pool:
         return dict(pool.map(_build_one, work))
-
-
-def die_with_parent(parent_pid: int) -> None:
-    """Pool initializer: on Linux the worker gets SIGKILL when its parent dies (prctl PR_SET_PDEATHSIG),
-    so a killed regeneration leaves no workers behind; a worker whose parent is already gone exits."""
-    if sys.platform.startswith("linux"):
-        try:
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
-        except (OSError, AttributeError):
-            pass  # no prctl: the getppid check below still catches an early death
-    if os.getppid() != parent_pid:
-        os._exit(1)
 
 
 def _cost(case: case_list.CaseDef) -> int:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from lstm_conformance import executor as ex
+from lstm_conformance import exit_guards
 from lstm_conformance.adapters import AdapterError
 from lstm_conformance.golden import load_golden
 from lstm_conformance.runner import open_executor, run_case, run_conformance
@@ -107,7 +107,7 @@ def test_an_import_that_hangs_in_a_worker_is_a_start_error_after_start_timeout(p
 
 def test_an_import_that_hangs_in_process_is_a_start_error_and_its_thread_stays_guarded(piddir):
     real = (os._exit, sys.exit, os.kill)
-    users = ex._guard_users  # an earlier test may have abandoned a hung adapter thread: it keeps the guards up
+    users = exit_guards._guard_users  # an earlier test may have abandoned a hung adapter thread: it keeps the guards up
     start = time.perf_counter()
     with pytest.raises(AdapterError) as info:
         open_executor(HANG_ON_IMPORT, False, 1)
@@ -116,16 +116,16 @@ def test_an_import_that_hangs_in_process_is_a_start_error_and_its_thread_stays_g
                                f"or construction was abandoned in a thread)")
     assert pids(piddir, "import") == [os.getpid()]
     # the abandoned thread keeps the guards installed, but they let every other thread through
-    assert ex.guards_installed() and ex._guard_users == users + 1
+    assert exit_guards.guards_installed() and exit_guards._guard_users == users + 1
     assert os._exit.__wrapped__ is not None and sys.exit.__wrapped__ is not None  # functools.wraps of the guard
     with pytest.raises(SystemExit) as exit_info:
         sys.exit(5)
     assert exit_info.value.code == 5
     (piddir / "release").touch()  # the import ends, the thread ends, the guards go (unless another keeps them)
     deadline = time.monotonic() + 10
-    while ex._guard_users > users and time.monotonic() < deadline:
+    while exit_guards._guard_users > users and time.monotonic() < deadline:
         time.sleep(0.02)
-    assert ex._guard_users == users
+    assert exit_guards._guard_users == users
     if users == 0:
         assert (os._exit, sys.exit, os.kill) == real
 
