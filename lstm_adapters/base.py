@@ -75,9 +75,9 @@ class FrameworkAdapter:
     def run(self, x, h0, c0, params):  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def tensors(self, layout: str, params: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        from lstm_conformance.layout_convert import to_layout
-        return to_layout(self.spec, layout, params)
+    def tensors(self, packing: str, params: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        from lstm_conformance.packing_convert import to_packing
+        return to_packing(self.spec, packing, params)
 
 
 def _first_line(exc: BaseException) -> str:

@@ -1,4 +1,4 @@
-"""flax.linen LSTMCell and OptimizedLSTMCell scanned over time, loaded through the spec's `flax` layout.
+"""flax.linen LSTMCell and OptimizedLSTMCell scanned over time, loaded through the spec's `flax` packing.
 
 float64 needs jax_enable_x64, which the adapter sets when it is built: run it in
 the harness's worker process (the default) so that no other code sees the change.
@@ -53,7 +53,7 @@ class FlaxOptimizedLSTMCellAdapter(FlaxLSTMCellAdapter):
 
 
 def _nest(flat: dict[str, np.ndarray]) -> dict:
-    """{"ii/kernel": a} -> {"ii": {"kernel": a}}: flax's parameter tree from the layout's tensor names."""
+    """{"ii/kernel": a} -> {"ii": {"kernel": a}}: flax's parameter tree from the packing's tensor names."""
     tree: dict = {}
     for path, value in flat.items():
         node = tree

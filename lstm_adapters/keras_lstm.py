@@ -1,4 +1,4 @@
-"""keras.layers.LSTM (Keras 3), loaded through the spec's `keras` layout.
+"""keras.layers.LSTM (Keras 3), loaded through the spec's `keras` packing.
 
 Keras picks its backend once, at import, from KERAS_BACKEND. `KerasLSTMAdapter`
 keeps a backend the user chose and otherwise takes torch; `KerasJaxLSTMAdapter`
@@ -55,7 +55,7 @@ class KerasLSTMAdapter(FrameworkAdapter):
         tensors = self.tensors("keras", params)
         weights = {w.name: w for w in layer.weights}
         if sorted(weights) != sorted(tensors):
-            raise RuntimeError(f"keras LSTM weights are {sorted(weights)}, but the spec's keras layout has {sorted(tensors)}")
+            raise RuntimeError(f"keras LSTM weights are {sorted(weights)}, but the spec's keras packing has {sorted(tensors)}")
         for name, value in tensors.items():
             weights[name].assign(value)
         # Keras is batch-major: (B, T, I) in, (B, T, H) out

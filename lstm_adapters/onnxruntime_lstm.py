@@ -1,4 +1,4 @@
-"""A one-node ONNX LSTM model (onnx.helper), run by ONNX Runtime, loaded through the spec's `onnx` layout."""
+"""A one-node ONNX LSTM model (onnx.helper), run by ONNX Runtime, loaded through the spec's `onnx` packing."""
 from __future__ import annotations
 
 import numpy as np

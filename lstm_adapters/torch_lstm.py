@@ -1,4 +1,4 @@
-"""torch.nn.LSTM, and torch.nn.LSTMCell stepped over time, loaded through the spec's `torch` layout."""
+"""torch.nn.LSTM, and torch.nn.LSTMCell stepped over time, loaded through the spec's `torch` packing."""
 from __future__ import annotations
 
 import numpy as np

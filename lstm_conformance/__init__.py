@@ -2,8 +2,8 @@
 
 Submodules (imported on demand, so that the scalar reference stays free of NumPy):
   paths         where spec/ and golden/ live
-  layouts       the spec's layouts: parsed blocks and shapes (no NumPy)
-  layout_convert  canonical parameters to and from any layout
+  packings      the spec's packings: parsed blocks and shapes (no NumPy)
+  packing_convert  canonical parameters to and from any packing
   expressions   the spec's expression language (ast-based, whitelisted)
   spec_loader   load and validate spec/lstm.yaml
   reference     the scalar, loop-based reference that executes the spec

@@ -46,7 +46,7 @@ from tabulate import tabulate
 
 from lstm_impl import LSTM
 
-from .layout_convert import to_layout
+from .packing_convert import to_packing
 from .spec_loader import Spec, load_spec
 
 #: (T, B, I, H) sizes of the standard run.
@@ -75,7 +75,7 @@ Runner = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 
 @functools.lru_cache(maxsize=1)
 def _spec() -> Spec:
-    """The packaged spec: its layouts pack the peers' weights."""
+    """The packaged spec: its packings pack the peers' weights."""
     return load_spec()
 
 
@@ -89,7 +89,7 @@ class PerStepLSTM:
     """
 
     def __init__(self, params: dict[str, np.ndarray]) -> None:
-        tensors = to_layout(_spec(), "concatenated_per_gate", params)
+        tensors = to_packing(_spec(), "concatenated_per_gate", params)
         self.w_seed = {k: tensors[f"W_seed_{k}"] for k in "ifgo"}  # (H, H + I)
         self.b = {k: tensors[f"b_{k}"].reshape(-1, 1) for k in "ifgo"}  # (H, 1)
 
@@ -133,7 +133,7 @@ def gemm_floor_runner(params: dict[str, np.ndarray], compute_dtype: np.dtype) ->
     BLAS).  Returns the last step's products.
     """
     cd = np.dtype(compute_dtype)
-    stacked = to_layout(_spec(), "torch", params)  # the four gates stacked: (4H, I), (4H, H), (4H,)
+    stacked = to_packing(_spec(), "torch", params)  # the four gates stacked: (4H, I), (4H, H), (4H,)
     w_aug = np.ascontiguousarray(
         np.column_stack([stacked["weight_ih_l0"], stacked["bias_ih_l0"]]), dtype=cd
     )  # (4H, I + 1)
@@ -155,14 +155,14 @@ def gemm_floor_runner(params: dict[str, np.ndarray], compute_dtype: np.dtype) ->
 
 
 def torch_runner(params: dict[str, np.ndarray], dtype: str, threads: int) -> Runner:
-    """A torch.nn.LSTM holding ``params`` (loaded through the spec's torch layout), run without grad."""
+    """A torch.nn.LSTM holding ``params`` (loaded through the spec's torch packing), run without grad."""
     import torch
 
     torch.set_num_threads(threads)
     h, i = params["W_i"].shape
     tdtype = getattr(torch, dtype)
     model = torch.nn.LSTM(i, h).to(tdtype)
-    tensors = to_layout(_spec(), "torch", params)  # weight_ih_l0 (4H, I), ..., bias_hh_l0 zeros
+    tensors = to_packing(_spec(), "torch", params)  # weight_ih_l0 (4H, I), ..., bias_hh_l0 zeros
     model.load_state_dict({n: torch.from_numpy(np.array(a)) for n, a in tensors.items()}, strict=True)
     model.eval()
 

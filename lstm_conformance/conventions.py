@@ -16,13 +16,13 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from . import paths
-from .layout_convert import from_layout, to_layout, without_run_time_constants
+from .packing_convert import from_packing, to_packing, without_run_time_constants
 from .spec_loader import Spec, SpecError, eval_dim, read_yaml_document, spec_from_data
 
 CONVENTIONS_FILE = "conventions.yaml"
 SCHEMA_FILE = "conventions.schema.json"
 Arrays = dict[str, np.ndarray]
-FILLS = {"order", "order_id", "spec_order", "layouts"}  # placeholders of a for_each_gate_order entry
+FILLS = {"order", "order_id", "spec_order", "packings"}  # placeholders of a for_each_gate_order entry
 
 
 @dataclass(frozen=True)
@@ -69,17 +69,17 @@ def _expand(spec: Spec, entry: Mapping[str, Any]) -> list[Hypothesis]:
         if list(perm) == gates:
             continue
         order = ",".join(perm)
-        # read in order perm: blocks stacked in the spec's order but read in a layout's order;
-        # the inverse: blocks packed in a layout's order but read in the spec's
+        # read in order perm: blocks stacked in the spec's order but read in a packing's order;
+        # the inverse: blocks packed in a packing's order but read in the spec's
         inverse = [gates[perm.index(g)] for g in gates]
-        reads = [f"layout {n}: {lay.framework_gate_order()}" for n, lay in spec.layouts.items()
+        reads = [f"packing {n}: {lay.framework_gate_order()}" for n, lay in spec.packings.items()
                  if list(lay.gate_order) == list(perm)]
-        packs = [f"layout {n}'s ({lay.framework_gate_order()})" for n, lay in spec.layouts.items()
+        packs = [f"packing {n}'s ({lay.framework_gate_order()})" for n, lay in spec.packings.items()
                  if list(lay.gate_order) == inverse]
         notes = ([f"the order of {', '.join(reads)}"] if reads else []) + \
             ([f"{'or ' if reads else ''}blocks packed in {', '.join(packs)} order and read in the spec's"] if packs else [])
         fill = {"order": order, "order_id": "".join(perm), "spec_order": ",".join(gates),
-                "layouts": f" ({'; '.join(notes)})" if notes else ""}
+                "packings": f" ({'; '.join(notes)})" if notes else ""}
         assert set(fill) == FILLS
         feed = {k: (v.format(**fill) if isinstance(v, str) else v) for k, v in base["feed"].items()}
         out.append(Hypothesis(entry["id"].format(**fill), " ".join(entry["explains"].format(**fill).split()),
@@ -101,19 +101,19 @@ def _checked(spec: Spec, hyp: Hypothesis, path: Path) -> Hypothesis:
         if name not in params or len(spec.data["parameters"][name]["shape"]) != 2:
             raise ValueError(f"transposed_reads: {name!r} is not a matrix parameter of the spec")
     for key in ("written", "read"):
-        if "relayout" in f and f["relayout"][key] not in spec.layouts:
-            raise ValueError(f"relayout.{key}: unknown layout {f['relayout'][key]!r}; the spec has {sorted(spec.layouts)}")
-    if "relayout" in f:
-        written, read_as = (spec.layouts[f["relayout"][k]] for k in ("written", "read"))
+        if "repack" in f and f["repack"][key] not in spec.packings:
+            raise ValueError(f"repack.{key}: unknown packing {f['repack'][key]!r}; the spec has {sorted(spec.packings)}")
+    if "repack" in f:
+        written, read_as = (spec.packings[f["repack"][k]] for k in ("written", "read"))
         dims = {d: 2 + 3 * k for k, d in enumerate(spec.dimensions)}  # distinct sizes: "I + H" equals "H + I"
         shapes_w = {n: [eval_dim(d, dims) for d in t.shape] for n, t in written.tensors.items()}
         shapes_r = {n: [eval_dim(d, dims) for d in t.shape] for n, t in read_as.tensors.items()}
         if shapes_w != shapes_r:
-            raise ValueError(f"relayout: layouts {written.name!r} and {read_as.name!r} must hold the same tensors with "
+            raise ValueError(f"repack: packings {written.name!r} and {read_as.name!r} must hold the same tensors with "
                              f"the same shapes to be confused, but have {shapes_w} and {shapes_r}")
     lay = f.get("subtract_run_time_constants_of")
-    if lay is not None and (lay not in spec.layouts or not spec.layouts[lay].adds_at_run_time):
-        raise ValueError(f"subtract_run_time_constants_of: {lay!r} is not a layout with run-time constants")
+    if lay is not None and (lay not in spec.packings or not spec.packings[lay].adds_at_run_time):
+        raise ValueError(f"subtract_run_time_constants_of: {lay!r} is not a packing with run-time constants")
     for name in f.get("scale", {}):
         if name not in params:
             raise ValueError(f"scale: unknown parameter {name!r}")
@@ -182,13 +182,13 @@ def _transposed_reads(spec: Spec, names: list, inputs: Arrays, params: Arrays) -
     return inputs, {n: (np.ascontiguousarray(a.T).reshape(a.shape) if n in names else a) for n, a in params.items()}
 
 
-def _relayout(spec: Spec, arg: dict, inputs: Arrays, params: Arrays) -> tuple[Arrays, Arrays]:
-    # it computes with from_layout(read, to_layout(written, P)); feed from_layout(written, to_layout(read, P))
-    return inputs, from_layout(spec, arg["written"], to_layout(spec, arg["read"], params))
+def _repack(spec: Spec, arg: dict, inputs: Arrays, params: Arrays) -> tuple[Arrays, Arrays]:
+    # it computes with from_packing(read, to_packing(written, P)); feed from_packing(written, to_packing(read, P))
+    return inputs, from_packing(spec, arg["written"], to_packing(spec, arg["read"], params))
 
 
-def _subtract_constants(spec: Spec, layout: str, inputs: Arrays, params: Arrays) -> tuple[Arrays, Arrays]:
-    return inputs, without_run_time_constants(spec.layouts[layout], params)
+def _subtract_constants(spec: Spec, packing: str, inputs: Arrays, params: Arrays) -> tuple[Arrays, Arrays]:
+    return inputs, without_run_time_constants(spec.packings[packing], params)
 
 
 def _scale(spec: Spec, factors: dict, inputs: Arrays, params: Arrays) -> tuple[Arrays, Arrays]:
@@ -202,7 +202,7 @@ def _reverse_inputs(spec: Spec, names: list, inputs: Arrays, params: Arrays) -> 
 FEED: dict[str, Callable[[Spec, Any, Arrays, Arrays], tuple[Arrays, Arrays]]] = {
     "gate_order": _gate_order,
     "transposed_reads": _transposed_reads,
-    "relayout": _relayout,
+    "repack": _repack,
     "subtract_run_time_constants_of": _subtract_constants,
     "scale": _scale,
     "reverse_time": _reverse_inputs,

@@ -1,6 +1,6 @@
 """Golden case files: building, writing atomically, reading, and checking them.
 
-Layout of golden/:
+Files in golden/:
   case_list.yaml      the committed case list
   case.schema.json    JSON Schema of one case file
   manifest.json       SHA-256 of spec/lstm.yaml and of every case file

@@ -21,7 +21,7 @@ from typing import Any, Callable, Iterable, Sequence
 import yaml
 
 from . import paths
-from .layouts import Layout, LayoutError, block_shape, fits, parse_layout
+from .packings import Packing, PackingError, block_shape, fits, parse_packing
 from .expressions import (Expression, ExpressionError, ShapeOps, elementwise_shape_function, evaluate,
                           parse_expression)
 
@@ -95,7 +95,7 @@ class Spec:
     equations: dict[str, Expression] = field(default_factory=dict)
     activations: dict[str, Expression] = field(default_factory=dict)
     invariant_checks: dict[str, Expression] = field(default_factory=dict)
-    layouts: dict[str, Layout] = field(default_factory=dict)
+    packings: dict[str, Packing] = field(default_factory=dict)
 
     @property
     def version(self) -> str:
@@ -350,7 +350,7 @@ def _check_semantics(spec: Spec, fail) -> None:
             raise fail(("step", "equations", gate), f"gate {gate!r} has activation {entry['activation']!r} in gates, "
                        f"but its equation applies {called or 'no activation'} at the top")
     _dry_run(spec, fail)
-    _check_layouts(spec, fail)
+    _check_packings(spec, fail)
     step_names = set(spec.equations) | set(state) | set(d["parameters"]) | per_step_inputs
     output_names = set(d["outputs"]) | set(d["inputs"]) | set(d["dimensions"])
     quantities = set(spec.equations) | set(d["outputs"]) | {"all"}
@@ -383,29 +383,29 @@ def _check_dim(dim: str | int, dims: set[str], keypath: Sequence[Any], fail) -> 
             raise fail(keypath, f"unknown dimension {name!r}; the spec defines {sorted(dims)}")
 
 
-def _check_layouts(spec: Spec, fail) -> None:
-    """Parse every layout and dry-run its tensor shapes (dims as in _dry_run)."""
+def _check_packings(spec: Spec, fail) -> None:
+    """Parse every packing and dry-run its tensor shapes (dims as in _dry_run)."""
     d = spec.data
     dims = {name: _DRY_DIMS.get(name, 11 + i) for i, name in enumerate(d["dimensions"])}
-    for name, entry in d["layouts"].items():
-        keypath = ("layouts", name)
+    for name, entry in d["packings"].items():
+        keypath = ("packings", name)
         try:
-            layout = parse_layout(name, entry, list(d["gates"]), list(d["parameters"]))
-        except LayoutError as exc:
+            packing = parse_packing(name, entry, list(d["gates"]), list(d["parameters"]))
+        except PackingError as exc:
             raise fail(keypath + exc.keypath, str(exc)) from None
-        for tname, tensor in layout.tensors.items():
+        for tname, tensor in packing.tensors.items():
             tpath = keypath + ("tensors", tname)
             for i, dim in enumerate(tensor.shape):
                 _check_dim(dim, set(dims), tpath + ("shape", i), fail)
             try:
                 built = block_shape(tensor.block, lambda p: spec.shape_of("parameters", p, dims))
-            except LayoutError as exc:
+            except PackingError as exc:
                 raise fail(tpath + ("block",), f"{exc} [dims {dims}]") from None
             declared = tuple(eval_dim(s, dims) for s in tensor.shape)
             if not fits(declared, built):
                 raise fail(tpath + ("shape",), f"the block builds shape {built}, but the declared shape "
                                                f"{list(tensor.shape)} is {declared} [dims {dims}]")
-        spec.layouts[name] = layout
+        spec.packings[name] = packing
 
 
 # distinct sizes, so that a swapped dimension shows in the dry run

@@ -10,7 +10,7 @@ Three groups:
 * `CorrectAdapter`: the control; passes every golden case at float64 and float32.
 * `BROKEN`: wrong LSTMs. Each has a docstring naming the bug and a class attribute
   `convention`: a short machine-readable tag when the bug is a mix-up of two valid
-  conventions (gate order, weight layout, bias convention, time direction, ...),
+  conventions (gate order, weight packing, bias convention, time direction, ...),
   None when it is plain wrong arithmetic or plumbing.
 * `MISBEHAVING`: adapters that break the protocol (raise, hang, crash, return
   the wrong kind of thing), for the harness's robustness tests. The crashing ones
@@ -225,7 +225,7 @@ class ReshapedWeights(_Base):
 
 
 class ConcatenationOrder(_Base):
-    """One stacked weight per gate built as [W | U] but applied to [h; x] (spec layout: [U | W])."""
+    """One stacked weight per gate built as [W | U] but applied to [h; x] (spec packing: [U | W])."""
 
     name = "concatenation order"
     convention = "concat_order:xh"

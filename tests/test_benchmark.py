@@ -1,4 +1,4 @@
-"""The benchmark's peers are real LSTMs: the per-step class conforms, and uses the spec's concatenated layout."""
+"""The benchmark's peers are real LSTMs: the per-step class conforms, and uses the spec's concatenated packing."""
 from __future__ import annotations
 
 import numpy as np
@@ -6,14 +6,14 @@ import pytest
 
 from lstm_conformance import bench_cli, benchmark
 from lstm_conformance.compare import judge_case
-from lstm_conformance.layout_convert import to_layout
+from lstm_conformance.packing_convert import to_packing
 from lstm_conformance.runner import case_arrays
 
 
-def test_per_step_weights_follow_the_spec_concatenated_layout(spec, golden_cases):
+def test_per_step_weights_follow_the_spec_concatenated_packing(spec, golden_cases):
     params = case_arrays(spec, golden_cases[0], "float64")[1]
     model = benchmark.PerStepLSTM(params)
-    tensors = to_layout(spec, "concatenated_per_gate", params)
+    tensors = to_packing(spec, "concatenated_per_gate", params)
     for gate in spec.data["gates"]:
         np.testing.assert_array_equal(model.w_seed[gate], tensors[f"W_seed_{gate}"], err_msg=gate)
         np.testing.assert_array_equal(model.b[gate][:, 0], tensors[f"b_{gate}"], err_msg=gate)

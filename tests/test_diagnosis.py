@@ -26,7 +26,7 @@ def test_gate_orders_are_expanded_from_the_spec(spec, hypotheses):
     ids = [h.id for h in hypotheses if h.id.startswith("gate_order:")]
     assert len(ids) == 23 and "gate_order:ifgo" not in ids  # every ordering but the spec's own
     onnx = next(h for h in hypotheses if h.id == "gate_order:iofg")
-    assert "layout onnx: i,o,f,c" in onnx.explains
+    assert "packing onnx: i,o,f,c" in onnx.explains
 
 
 @pytest.mark.parametrize("adapter", B.BROKEN, ids=lambda a: a.__name__)
@@ -75,15 +75,15 @@ def test_a_new_hypothesis_is_data_only(spec, project_copy):
 
 
 BROKEN_FILES = [
-    ("unknown-layout", "read: concatenated_per_gate}", "read: concatenated_per_gat}",
-     ["hypotheses[2]", "relayout.read: unknown layout 'concatenated_per_gat'"]),
+    ("unknown-packing", "read: concatenated_per_gate}", "read: concatenated_per_gat}",
+     ["hypotheses[2]", "repack.read: unknown packing 'concatenated_per_gat'"]),
     ("unknown-parameter", "scale: {b_i: 0.5,", "scale: {b_x: 0.5,", ["hypotheses[4]", "unknown parameter 'b_x'"]),
     ("not-a-matrix", "transposed_reads: [W_i,", "transposed_reads: [b_i,", ["hypotheses[1]", "'b_i' is not a matrix"]),
     ("unknown-key", "feed: {reverse_time: [x]}", "feed: {reverse_tme: [x]}", ["hypotheses[5].feed", "reverse_tme"]),
     ("duplicate-id", "id: weights_transposed", 'id: "time:reversed_output"', ["id 'time:reversed_output' is used twice"]),
     ("bad-model", "gates: {i: hard_sigmoid,", "gates: {i: hard_sigmoidd,", ["hypotheses[8]", "hard_sigmoidd"]),
     ("not-an-output", "read: {reverse_time: [y]}", "read: {reverse_time: [h_n]}", ["'h_n' is not an output with a time axis"]),
-    ("relayout-of-different-tensors", "read: concatenated_per_gate}", "read: torch}",
+    ("repack-of-different-tensors", "read: concatenated_per_gate}", "read: torch}",
      ["hypotheses[2]", "must hold the same tensors with the same shapes"]),
     ("unknown-placeholder", "stacked in the spec's order {spec_order}", "stacked {in braces} in {spec_order}",
      ["hypotheses[0]", "cannot fill in", "'in braces'", "write a literal brace as {{"]),
@@ -116,7 +116,7 @@ def _tool(*args):
 def test_diagnose_tool_names_the_convention_and_exits_1():
     proc = _tool("--impl", "tests.broken_adapters:Tf1GateOrderRead", "--dtype", "float32", "--cases", "base-*")
     assert proc.returncode == 1, proc.stderr
-    assert "its gate order is i,g,f,o" in proc.stdout and "layout tf1: i,j,f,o" in proc.stdout
+    assert "its gate order is i,g,f,o" in proc.stdout and "packing tf1: i,j,f,o" in proc.stdout
 
 
 def test_diagnose_tool_json_and_a_conforming_implementation():
@@ -153,9 +153,9 @@ def test_conformance_diagnose_reports_a_broken_conventions_file(project_copy, mo
     assert code == 2 and f"{path}:" in err and "unknown parameter 'b_x'" in err, err
 
 
-def test_a_packing_side_gate_order_names_the_layout(hypotheses):
+def test_a_packing_side_gate_order_names_the_packing(hypotheses):
     igof = next(h for h in hypotheses if h.id == "gate_order:igof")
-    assert "blocks packed in layout onnx's (i,o,f,c) order and read in the spec's" in igof.explains
+    assert "blocks packed in packing onnx's (i,o,f,c) order and read in the spec's" in igof.explains
 
 
 # ---------------------------------------------------------------- localization: what the data shows

@@ -9,7 +9,7 @@ from lstm_conformance.spec_loader import SpecError, load_spec
 
 
 def test_real_spec_loads(spec):
-    assert spec.version == "1.1.0"
+    assert spec.version == "1.2.0"
     assert list(spec.equations) == ["i", "f", "g", "o", "c", "h"]
     assert spec.parameter_names == ["W_i", "W_f", "W_g", "W_o", "U_i", "U_f", "U_g", "U_o", "b_i", "b_f", "b_g", "b_o"]
     assert spec.output_names == ["y", "h_n", "c_n"]
@@ -84,28 +84,28 @@ BROKEN = [
      ["step.equations.g", "has activation 'tanh' in gates, but its equation applies sigmoid"], None),
     ("activation-foreign-name", "definition: 1 / (1 + exp(-z))", "definition: 1 / (1 + exp(-x))",
      ["activations.sigmoid.definition", "only its argument z"], None),
-    # layouts
-    ("layout-unknown-parameter", 'weight_ih_l0: {shape: [4 * H, I], block: {stack_gates: "W_{gate}", axis: 0}}',
+    # packings
+    ("packing-unknown-parameter", 'weight_ih_l0: {shape: [4 * H, I], block: {stack_gates: "W_{gate}", axis: 0}}',
      'weight_ih_l0: {shape: [4 * H, I], block: {stack_gates: "V_{gate}", axis: 0}}',
-     ["layouts.torch.tensors.weight_ih_l0.block.stack_gates", "'V_i' is not a canonical parameter"], "V_{gate}"),
-    ("layout-parameter-twice", 'bias_hh_l0: {shape: [4 * H], block: {extra: {stack_gates: "b_{gate}", axis: 0}}}',
+     ["packings.torch.tensors.weight_ih_l0.block.stack_gates", "'V_i' is not a canonical parameter"], "V_{gate}"),
+    ("packing-parameter-twice", 'bias_hh_l0: {shape: [4 * H], block: {extra: {stack_gates: "b_{gate}", axis: 0}}}',
      'bias_hh_l0: {shape: [4 * H], block: {stack_gates: "b_{gate}", axis: 0}}',
-     ["layouts.torch.tensors.bias_hh_l0.block", "b_i appears in both bias_ih_l0 and bias_hh_l0"], None),
-    ("layout-parameter-missing", '      bias: {shape: [4 * H], block: {stack_gates: "b_{gate}", axis: 0}}\n  onnx:',
-     "  onnx:", ["layouts.keras.tensors", "no tensor holds ['b_i', 'b_f', 'b_g', 'b_o']"], None),
-    ("layout-declared-shape", 'kernel: {shape: [I, 4 * H], block: {stack_gates: "W_{gate}.T", axis: 1}}',
+     ["packings.torch.tensors.bias_hh_l0.block", "b_i appears in both bias_ih_l0 and bias_hh_l0"], None),
+    ("packing-parameter-missing", '      bias: {shape: [4 * H], block: {stack_gates: "b_{gate}", axis: 0}}\n  onnx:',
+     "  onnx:", ["packings.keras.tensors", "no tensor holds ['b_i', 'b_f', 'b_g', 'b_o']"], None),
+    ("packing-declared-shape", 'kernel: {shape: [I, 4 * H], block: {stack_gates: "W_{gate}.T", axis: 1}}',
      'kernel: {shape: [4 * H, I], block: {stack_gates: "W_{gate}.T", axis: 1}}',
-     ["layouts.keras.tensors.kernel.shape", "the block builds shape (3, 8)", "is (8, 3)"], "kernel: {shape: [4 * H, I]"),
-    ("layout-bad-join", 'block: {concat: [U_i, W_i], axis: 1}', 'block: {concat: [U_i, W_i], axis: 0}',
-     ["layouts.concatenated_per_gate.tensors.W_seed_i.block", "cannot join shapes [(2, 2), (2, 3)] along axis 0"], None),
-    ("layout-gate-order", "gate_order: [i, o, f, g]", "gate_order: [i, o, f, h]",
-     ["layouts.onnx.gate_order", "should be an ordering of the spec's gates"], None),
-    ("layout-transpose-vector", "hi/bias: {shape: [H], block: b_i}", "hi/bias: {shape: [H], block: b_i.T}",
-     ["layouts.flax.tensors.hi/bias.block", "only a matrix can be transposed"], None),
-    ("layout-gate-outside-stack", "ii/kernel: {shape: [I, H], block: W_i.T}", 'ii/kernel: {shape: [I, H], block: "W_{gate}.T"}',
-     ["layouts.flax.tensors.ii/kernel.block", "uses {gate} outside stack_gates"], None),
-    ("layout-bad-dim-term", "W: {shape: [1, 4 * H, I]", "W: {shape: [1, 4 * H * I, I]",
-     ["layouts.onnx.tensors.W.shape[1]", "a term may name one dimension"], None),
+     ["packings.keras.tensors.kernel.shape", "the block builds shape (3, 8)", "is (8, 3)"], "kernel: {shape: [4 * H, I]"),
+    ("packing-bad-join", 'block: {concat: [U_i, W_i], axis: 1}', 'block: {concat: [U_i, W_i], axis: 0}',
+     ["packings.concatenated_per_gate.tensors.W_seed_i.block", "cannot join shapes [(2, 2), (2, 3)] along axis 0"], None),
+    ("packing-gate-order", "gate_order: [i, o, f, g]", "gate_order: [i, o, f, h]",
+     ["packings.onnx.gate_order", "should be an ordering of the spec's gates"], None),
+    ("packing-transpose-vector", "hi/bias: {shape: [H], block: b_i}", "hi/bias: {shape: [H], block: b_i.T}",
+     ["packings.flax.tensors.hi/bias.block", "only a matrix can be transposed"], None),
+    ("packing-gate-outside-stack", "ii/kernel: {shape: [I, H], block: W_i.T}", 'ii/kernel: {shape: [I, H], block: "W_{gate}.T"}',
+     ["packings.flax.tensors.ii/kernel.block", "uses {gate} outside stack_gates"], None),
+    ("packing-bad-dim-term", "W: {shape: [1, 4 * H, I]", "W: {shape: [1, 4 * H * I, I]",
+     ["packings.onnx.tensors.W.shape[1]", "a term may name one dimension"], None),
 ]
 
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from lstm_conformance.adapters import BUILTIN, load_adapter
-from lstm_conformance.layout_convert import to_layout
+from lstm_conformance.packing_convert import to_packing
 from lstm_conformance.runner import run_conformance
 
 FRAMEWORK = {"torch": "torch", "torch-cell": "torch", "onnxruntime": "onnxruntime", "keras": "keras",
@@ -78,18 +78,18 @@ def test_missing_framework_skips_every_case_with_install_advice(spec, impl, monk
     assert f"{framework} is not installed" in case.reasons[0] and "pip install" in case.reasons[0], case.reasons
 
 
-# ---------------------------------------------------------------- the spec's layouts name what each framework has
+# ---------------------------------------------------------------- the spec's packings name what each framework has
 
 def _params(spec, H=3, I=2):
     rng = np.random.default_rng(0)
     return {n: rng.standard_normal(spec.shape_of("parameters", n, {"H": H, "I": I})) for n in spec.parameter_names}
 
 
-def test_torch_layout_matches_torch_state_dicts(spec):
+def test_torch_packing_matches_torch_state_dicts(spec):
     _require("torch")
     import torch
 
-    tensors = to_layout(spec, "torch", _params(spec))
+    tensors = to_packing(spec, "torch", _params(spec))
     lstm = torch.nn.LSTM(2, 3)
     assert {k: tuple(v.shape) for k, v in lstm.state_dict().items()} == {k: v.shape for k, v in tensors.items()}
     cell = torch.nn.LSTMCell(2, 3)
@@ -97,18 +97,18 @@ def test_torch_layout_matches_torch_state_dicts(spec):
         {k.removesuffix("_l0"): v.shape for k, v in tensors.items()}
 
 
-def test_keras_layout_matches_keras_weights(spec):
+def test_keras_packing_matches_keras_weights(spec):
     _require("keras")
     from lstm_adapters.keras_lstm import KerasLSTMAdapter
 
     keras = KerasLSTMAdapter().keras
     layer = keras.layers.LSTM(3)
     layer.build((1, 1, 2))
-    tensors = to_layout(spec, "keras", _params(spec))
+    tensors = to_packing(spec, "keras", _params(spec))
     assert {w.name: tuple(w.shape) for w in layer.weights} == {k: v.shape for k, v in tensors.items()}
 
 
-def test_flax_layout_matches_flax_parameters(spec):
+def test_flax_packing_matches_flax_parameters(spec):
     _require("flax")
     import jax
     import flax.linen as nn
@@ -118,7 +118,7 @@ def test_flax_layout_matches_flax_parameters(spec):
         variables = cell.init(jax.random.key(1), carry, np.zeros((1, 2), np.float32))
         flat = {"/".join(str(getattr(k, "key", k)) for k in path): tuple(leaf.shape)
                 for path, leaf in jax.tree_util.tree_flatten_with_path(variables["params"])[0]}
-        assert flat == {k: v.shape for k, v in to_layout(spec, "flax", _params(spec)).items()}
+        assert flat == {k: v.shape for k, v in to_packing(spec, "flax", _params(spec)).items()}
 
 
 def test_diagnosis_names_a_conversion_bug_in_a_real_framework(spec):
@@ -128,7 +128,7 @@ def test_diagnosis_names_a_conversion_bug_in_a_real_framework(spec):
     from lstm_conformance.diagnosis import diagnose
 
     class TorchFedOnnxBlocks(TorchLSTMAdapter):
-        def tensors(self, layout, params):
+        def tensors(self, packing, params):
             onnx = super().tensors("onnx", params)
             return {"weight_ih_l0": onnx["W"][0], "weight_hh_l0": onnx["R"][0],
                     "bias_ih_l0": onnx["B"][0, :onnx["W"].shape[1]], "bias_hh_l0": onnx["B"][0, onnx["W"].shape[1]:]}

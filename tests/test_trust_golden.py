@@ -266,7 +266,7 @@ NON_FINITE_SPEC = [
     ("range-inf", "quantity: y, range: [-1.0, 1.0]", "quantity: y, range: [-1.0, .inf]", "invariants[6].range[1]", "inf",
      "range: [-1.0, .inf]"),
     ("run-time-constant", "adds_at_run_time: {b_f: 1.0}", "adds_at_run_time: {b_f: -.inf}",
-     "layouts.tf1.adds_at_run_time.b_f", "-inf", "b_f: -.inf"),
+     "packings.tf1.adds_at_run_time.b_f", "-inf", "b_f: -.inf"),
 ]
 
 

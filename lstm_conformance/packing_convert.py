@@ -1,6 +1,6 @@
-"""Convert canonical parameters to and from any layout in the spec's `layouts:` section.
+"""Convert canonical parameters to and from any packing in the spec's `packings:` section.
 
-One generic converter: it walks the blocks that layouts.py parsed from the spec,
+One generic converter: it walks the blocks that packings.py parsed from the spec,
 so a framework's gate order, transposes, bias split and run-time constants all
 come from spec/lstm.yaml.
 """
@@ -10,26 +10,26 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from .layouts import Block, Extra, Layout, Param, block_shape, fits
+from .packings import Block, Extra, Packing, Param, block_shape, fits
 from .spec_loader import Spec, dim_terms, eval_dim
 
 
 class ConversionError(ValueError):
-    """Arrays that do not fit the layout they are converted from or to."""
+    """Arrays that do not fit the packing they are converted from or to."""
 
 
-def get_layout(spec: Spec, name: str) -> Layout:
-    if name not in spec.layouts:
-        raise ConversionError(f"layout={name!r}, but the spec defines {sorted(spec.layouts)}")
-    return spec.layouts[name]
+def get_packing(spec: Spec, name: str) -> Packing:
+    if name not in spec.packings:
+        raise ConversionError(f"packing={name!r}, but the spec defines {sorted(spec.packings)}")
+    return spec.packings[name]
 
 
-def to_layout(spec: Spec, layout: str, params: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Canonical parameters -> the layout's tensors, in the parameters' dtype."""
-    lay = get_layout(spec, layout)
+def to_packing(spec: Spec, packing: str, params: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Canonical parameters -> the packing's tensors, in the parameters' dtype."""
+    lay = get_packing(spec, packing)
     missing = [p for p in spec.parameter_names if p not in params]
     if missing:
-        raise ConversionError(f"params lack {missing} (converting to layout {layout!r})")
+        raise ConversionError(f"params lack {missing} (converting to packing {packing!r})")
     # the framework adds the run-time constants back
     arrays = without_run_time_constants(lay, {p: np.asarray(params[p]) for p in spec.parameter_names})
     dims = infer_dims(spec, {("parameters", p): a.shape for p, a in arrays.items()})
@@ -41,18 +41,18 @@ def to_layout(spec: Spec, layout: str, params: Mapping[str, np.ndarray]) -> dict
     return out
 
 
-def without_run_time_constants(lay: Layout, params: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """``params`` less the constants layout ``lay`` adds at run time (TF1's forget bias), dtypes kept."""
+def without_run_time_constants(lay: Packing, params: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """``params`` less the constants packing ``lay`` adds at run time (TF1's forget bias), dtypes kept."""
     consts = lay.adds_at_run_time
     return {n: (a - np.asarray(consts[n], dtype=a.dtype) if n in consts else a) for n, a in params.items()}
 
 
-def from_layout(spec: Spec, layout: str, tensors: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """The layout's tensors -> canonical parameters; `extra` copies are summed in."""
-    lay = get_layout(spec, layout)
+def from_packing(spec: Spec, packing: str, tensors: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The packing's tensors -> canonical parameters; `extra` copies are summed in."""
+    lay = get_packing(spec, packing)
     missing = [t for t in lay.tensors if t not in tensors]
     if missing:
-        raise ConversionError(f"layout {layout!r} needs tensors {missing}; got {sorted(tensors)}")
+        raise ConversionError(f"packing {packing!r} needs tensors {missing}; got {sorted(tensors)}")
     arrays = {t: np.asarray(tensors[t]) for t in lay.tensors}
     dims = infer_dims(spec, {("tensor", t): a.shape for t, a in arrays.items()}, lay)
 
@@ -65,7 +65,7 @@ def from_layout(spec: Spec, layout: str, tensors: Mapping[str, np.ndarray]) -> d
         want = block_shape(tensor.block, param_shape)
         a = arrays[name]
         if not fits(a.shape, want) or a.size != int(np.prod(want)):
-            raise ConversionError(f"{layout}.{name}.shape={a.shape}, but should be "
+            raise ConversionError(f"{packing}.{name}.shape={a.shape}, but should be "
                                   f"{tuple(eval_dim(s, dims) for s in tensor.shape)} for dims {dims}")
         _scatter(tensor.block, a.reshape(want), param_shape, params, extras, False)
     for p, value in extras:
@@ -97,7 +97,7 @@ def _scatter(block: Block, a: np.ndarray, param_shape, params: dict, extras: lis
         _scatter(part, piece, param_shape, params, extras, extra)
 
 
-def infer_dims(spec: Spec, shapes: Mapping[tuple[str, str], tuple[int, ...]], layout: Layout | None = None) -> dict[str, int]:
+def infer_dims(spec: Spec, shapes: Mapping[tuple[str, str], tuple[int, ...]], packing: Packing | None = None) -> dict[str, int]:
     """Solve the spec's dimensions from array shapes.
 
     `shapes` maps ("parameters", name) or ("tensor", name) to a shape. Each
@@ -109,8 +109,8 @@ def infer_dims(spec: Spec, shapes: Mapping[tuple[str, str], tuple[int, ...]], la
     where_of: dict[str, str] = {}
     declared_of: dict[str, Sequence[str | int]] = {}
     for (kind, name), shape in shapes.items():
-        declared = spec.data["parameters"][name]["shape"] if kind == "parameters" else layout.tensors[name].shape
-        label = f"params[{name!r}]" if kind == "parameters" else f"{layout.name}.{name}"
+        declared = spec.data["parameters"][name]["shape"] if kind == "parameters" else packing.tensors[name].shape
+        label = f"params[{name!r}]" if kind == "parameters" else f"{packing.name}.{name}"
         where_of[label] = f"{label}.shape={tuple(shape)}"
         declared_of[label] = declared
         if len(shape) != len(declared):

@@ -1,10 +1,10 @@
-"""The spec's `layouts:` section parsed into blocks, with their shapes and load-time checks.
+"""The spec's `packings:` section parsed into blocks, with their shapes and load-time checks.
 
-Pure Python (no NumPy), so the spec loader can check layouts; the arrays are
-converted by layout_convert.py. A block is a canonical parameter (maybe
+Pure Python (no NumPy), so the spec loader can check packings; the arrays are
+converted by packing_convert.py. A block is a canonical parameter (maybe
 transposed), a concatenation of blocks along an axis, or an `extra` copy of
 parameters (zeros on export, summed on import). `stack_gates` is expanded here
-into a concatenation over the layout's gate order, so nothing downstream knows
+into a concatenation over the packing's gate order, so nothing downstream knows
 about gate orders.
 """
 from __future__ import annotations
@@ -44,7 +44,7 @@ class Tensor:
 
 
 @dataclass(frozen=True)
-class Layout:
+class Packing:
     name: str
     description: str
     gate_order: tuple[str, ...]
@@ -57,33 +57,33 @@ class Layout:
         return ",".join(self.gate_names.get(g, g) for g in self.gate_order)
 
 
-class LayoutError(ValueError):
-    """A layout entry that does not make sense; `keypath` is relative to the layout."""
+class PackingError(ValueError):
+    """A packing entry that does not make sense; `keypath` is relative to the packing."""
 
     def __init__(self, keypath: Sequence[Any], message: str) -> None:
         self.keypath = tuple(keypath)
         super().__init__(message)
 
 
-def parse_layout(name: str, entry: Mapping[str, Any], gates: Sequence[str], params: Sequence[str]) -> Layout:
-    """One schema-valid entry of `layouts:` as a Layout; LayoutError for semantic problems."""
+def parse_packing(name: str, entry: Mapping[str, Any], gates: Sequence[str], params: Sequence[str]) -> Packing:
+    """One schema-valid entry of `packings:` as a Packing; PackingError for semantic problems."""
     order = tuple(entry["gate_order"])
     if sorted(order) != sorted(gates):
-        raise LayoutError(("gate_order",), f"gate_order={list(order)}, but should be an ordering of the spec's gates {list(gates)}")
+        raise PackingError(("gate_order",), f"gate_order={list(order)}, but should be an ordering of the spec's gates {list(gates)}")
     for gate in entry.get("gate_names", {}):
         if gate not in gates:
-            raise LayoutError(("gate_names", gate), f"unknown gate {gate!r}; the spec's gates are {list(gates)}")
+            raise PackingError(("gate_names", gate), f"unknown gate {gate!r}; the spec's gates are {list(gates)}")
     for pname in entry.get("adds_at_run_time", {}):
         if pname not in params:
-            raise LayoutError(("adds_at_run_time", pname), f"unknown parameter {pname!r}")
+            raise PackingError(("adds_at_run_time", pname), f"unknown parameter {pname!r}")
     tensors = {}
     for tname, t in entry["tensors"].items():
         block = _parse_block(t["block"], order, None, ("tensors", tname, "block"), params)
         tensors[tname] = Tensor(tname, tuple(t["shape"]), block)
-    layout = Layout(name, entry["description"], order, dict(entry.get("gate_names", {})),
-                    {k: float(v) for k, v in entry.get("adds_at_run_time", {}).items()}, tensors)
-    _check_coverage(layout, params)
-    return layout
+    packing = Packing(name, entry["description"], order, dict(entry.get("gate_names", {})),
+                      {k: float(v) for k, v in entry.get("adds_at_run_time", {}).items()}, tensors)
+    _check_coverage(packing, params)
+    return packing
 
 
 def _parse_block(raw: Any, order: tuple[str, ...], gate: str | None, keypath: tuple, params: Sequence[str]) -> Block:
@@ -91,13 +91,13 @@ def _parse_block(raw: Any, order: tuple[str, ...], gate: str | None, keypath: tu
         text = raw
         if "{gate}" in text:
             if gate is None:
-                raise LayoutError(keypath, f"{raw!r} uses {{gate}} outside stack_gates")
+                raise PackingError(keypath, f"{raw!r} uses {{gate}} outside stack_gates")
             text = text.replace("{gate}", gate)
         m = _PARAM.match(text)
         if not m:
-            raise LayoutError(keypath, f"{raw!r} is not a parameter name, optionally followed by .T")
+            raise PackingError(keypath, f"{raw!r} is not a parameter name, optionally followed by .T")
         if m.group(1) not in params:
-            raise LayoutError(keypath, f"{text!r} is not a canonical parameter; they are {list(params)}")
+            raise PackingError(keypath, f"{text!r} is not a canonical parameter; they are {list(params)}")
         return Param(m.group(1), bool(m.group(2)))
     if "extra" in raw:
         return Extra(_parse_block(raw["extra"], order, gate, keypath + ("extra",), params))
@@ -117,20 +117,20 @@ def leaves(block: Block, extra: bool = False) -> list[tuple[Param, bool]]:
     return [leaf for part in block.parts for leaf in leaves(part, extra)]
 
 
-def _check_coverage(layout: Layout, params: Sequence[str]) -> None:
+def _check_coverage(packing: Packing, params: Sequence[str]) -> None:
     seen: dict[str, str] = {}
-    for t in layout.tensors.values():
+    for t in packing.tensors.values():
         for p, extra in leaves(t.block):
             if extra:
                 continue
             if p.name in seen:
-                raise LayoutError(("tensors", t.name, "block"),
+                raise PackingError(("tensors", t.name, "block"),
                                   f"{p.name} appears in both {seen[p.name]} and {t.name}; every parameter appears "
                                   f"exactly once outside `extra`")
             seen[p.name] = t.name
     missing = [p for p in params if p not in seen]
     if missing:
-        raise LayoutError(("tensors",), f"no tensor holds {missing}; every parameter appears exactly once outside `extra`")
+        raise PackingError(("tensors",), f"no tensor holds {missing}; every parameter appears exactly once outside `extra`")
 
 
 def block_shape(block: Block, param_shape: Callable[[str], tuple[int, ...]]) -> tuple[int, ...]:
@@ -139,7 +139,7 @@ def block_shape(block: Block, param_shape: Callable[[str], tuple[int, ...]]) -> 
         shape = param_shape(block.name)
         if block.transpose:
             if len(shape) != 2:
-                raise LayoutError((), f"{block.name}.T: only a matrix can be transposed, but {block.name} has shape {shape}")
+                raise PackingError((), f"{block.name}.T: only a matrix can be transposed, but {block.name} has shape {shape}")
             shape = shape[::-1]
         return tuple(shape)
     if isinstance(block, Extra):
@@ -147,10 +147,10 @@ def block_shape(block: Block, param_shape: Callable[[str], tuple[int, ...]]) -> 
     shapes = [block_shape(p, param_shape) for p in block.parts]
     ndim = len(shapes[0])
     if not 0 <= block.axis < ndim:
-        raise LayoutError((), f"axis={block.axis}, but the blocks joined have {ndim} axes")
+        raise PackingError((), f"axis={block.axis}, but the blocks joined have {ndim} axes")
     rest = {s[:block.axis] + s[block.axis + 1:] for s in shapes}
     if any(len(s) != ndim for s in shapes) or len(rest) != 1:
-        raise LayoutError((), f"cannot join shapes {shapes} along axis {block.axis}")
+        raise PackingError((), f"cannot join shapes {shapes} along axis {block.axis}")
     return shapes[0][:block.axis] + (sum(s[block.axis] for s in shapes),) + shapes[0][block.axis + 1:]
 
 
