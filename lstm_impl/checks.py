@@ -79,3 +79,49 @@ def check_real_scalar(value: Any, name: str) -> float:
     if not np.isfinite(out):
         raise ValueError(f"{name}={value!r}, but should be finite")
     return out
+
+
+def check_bool(value: Any, name: str) -> bool:
+    """Return ``value`` if it is a bool (Python or NumPy); anything else is a ``TypeError``."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name}={value!r} ({type(value).__name__}), but should be a bool")
+    return bool(value)
+
+
+def check_lengths(value: Any, batch: int, t_len: int, b_text: str, t_text: str) -> np.ndarray:
+    """Return the per-row lengths as a new int64 (B,) array, each in [0, T].
+
+    ``value``: an integer array (int64, int32, ...) or a list / tuple of ints.
+    Floats and bools (even 1.0 or True), a wrong shape, a negative length or
+    one above T raise ``ValueError`` naming ``lengths``, what was expected and
+    what was given; ``b_text`` / ``t_text`` say where B and T came from.
+    """
+    if isinstance(value, (list, tuple)):
+        bools = [v for v in value if isinstance(v, (bool, np.bool_))]
+        if bools:
+            raise ValueError(
+                f"lengths holds bool(s) {bools[:3]!r}, but should be (B,) integers "
+                f"(an int64 / int32 array or a list of ints)"
+            )
+        if len(value) == 0:  # np.asarray([]) would be float64
+            value = np.zeros(0, dtype=np.int64)
+    try:
+        arr = np.asarray(value)
+    except ValueError as exc:  # a ragged nested list
+        raise ValueError(
+            f"lengths is not a rectangular array ({exc}), but should be (B,) integers"
+        ) from None
+    if arr.dtype.kind not in "iu":
+        raise ValueError(
+            f"lengths.dtype={arr.dtype}, but should be an integer dtype "
+            f"(an int64 / int32 array or a list of ints)"
+        )
+    if arr.shape != (batch,):
+        raise ValueError(f"lengths.shape={arr.shape}, but should be (B,) = ({batch},) [{b_text}]")
+    bad = np.flatnonzero((arr < 0) | (arr > t_len))
+    if bad.size:
+        r = int(bad[0])
+        raise ValueError(
+            f"lengths[{r}]={int(arr[r])}, but should be in [0, T] = [0, {t_len}] [{t_text}]"
+        )
+    return arr.astype(np.int64)

@@ -2,7 +2,11 @@
 
 All draws come from the ``numpy.random.Generator`` passed in (never the global
 RNG), in float64, and are then rounded to the model dtype.  Draw order, which
-fixes the weights for a given seed: W_i, W_f, W_g, W_o, then U_i, U_f, U_g, U_o.
+fixes the weights for a given seed: W_i, W_f, W_g, W_o, then U_i, U_f, U_g, U_o;
+a stacked or bidirectional model draws its cells one after the other in cell
+order (layer*D + direction), so its layer-0 forward cell is the one-layer
+model's for the same seed.  Glorot's fan-in is the cell's input size: I for
+layer 0, D*H above.
 """
 from __future__ import annotations
 
@@ -47,4 +51,22 @@ def init_params(
     for k in GATES:
         params[f"b_{k}"] = np.zeros(h, dtype=dtype)  # (H,)
     params["b_f"][...] = forget_bias
+    return params
+
+
+def init_stacked_params(
+    input_size: int,
+    hidden_size: int,
+    rng: np.random.Generator,
+    dtype: np.dtype,
+    forget_bias: float,
+    suffixes: list[list[str]],
+) -> dict[str, np.ndarray]:
+    """Fresh parameters of every cell; ``suffixes[layer][direction]`` names the cells."""
+    params: dict[str, np.ndarray] = {}
+    for layer, layer_suffixes in enumerate(suffixes):
+        in_size = input_size if layer == 0 else len(layer_suffixes) * hidden_size
+        for suffix in layer_suffixes:
+            cell = init_params(in_size, hidden_size, rng, dtype, forget_bias)
+            params.update((name + suffix, value) for name, value in cell.items())
     return params

@@ -11,6 +11,10 @@ written into ``y[t]`` through one, so ``h`` needs no buffer of its own.
 Memory: ``y`` (T, B, H) + the input projection (4H, T*B) + a copy of the
 inputs with a ones column (T*B, I + 1) + O(B*H) working state (the gate
 buffer (4H, B), the cell state (H, B) and, for float64, the (3H, B) clip bound).
+
+This is the one recurrence of the package: the reverse direction, per-row
+lengths, bidirectional and stacked models (structure.py) call it on slices,
+views and gathers of their inputs.  ``x3`` may have any strides.
 """
 from __future__ import annotations
 
@@ -45,7 +49,8 @@ def run_sequence(
         # Input projection of all steps, bias included, in one GEMM:
         # W_aug (4H, I+1) @ [X | 1]^T (I+1, T*B) -> (4H, T*B); column t*B + r is (step t, row r).
         x_aug = np.empty((t_len * b, i_sz + 1), dtype=cd)  # (T*B, I + 1)
-        x_aug[:, :i_sz] = x3.reshape(t_len * b, i_sz)
+        # (T, B, I) into a (T, B, I + 1) view: no temporary for strided x3 (a reversed or gathered input)
+        x_aug.reshape(t_len, b, i_sz + 1)[:, :, :i_sz] = x3
         x_aug[:, i_sz] = 1.0
         xp = np.matmul(w_aug, x_aug.T).reshape(h4, t_len, b)  # (4H, T, B)
         del x_aug

@@ -2,6 +2,13 @@
 
 Canonical dict: W_k (H, I), U_k (H, H), b_k (H,) for gates k in i, f, g, o.
 
+Stacked and bidirectional models (L layers, D directions) hold one such set per
+cell, a cell being one (layer, direction) pair; :func:`cell_suffix` names them.
+Layer 0's forward direction keeps the plain names, layer k >= 1 adds ``_l{k}``,
+the reverse direction of a bidirectional model adds ``_reverse`` after that
+(``U_f_l1_reverse``); a reverse-only model uses the plain names.  The input of
+layer k >= 1 is the previous layer's output, so its ``W_k`` is (H, D*H).
+
 Fused layout used by the kernel ("feature-major"): the four gates stacked
 along the first axis in the order ``FUSED_ORDER = (i, f, o, g)``::
 
@@ -25,6 +32,26 @@ PARAM_NAMES: tuple[str, ...] = tuple(
     f"{role}_{k}" for role in ("W", "U", "b") for k in GATES
 )
 FUSED_ORDER: tuple[str, ...] = ("i", "f", "o", "g")
+
+
+def cell_suffix(layer: int, direction: int, bidirectional: bool) -> str:
+    """The name suffix of cell (layer, direction): "", "_l2", "_reverse", "_l1_reverse".
+
+    ``direction`` is 0 (forward, or the only direction) or 1 (the reverse
+    direction of a bidirectional model).
+    """
+    return (f"_l{layer}" if layer else "") + ("_reverse" if bidirectional and direction else "")
+
+
+def param_names(num_layers: int = 1, bidirectional: bool = False) -> tuple[str, ...]:
+    """All canonical names, cell by cell (index layer*D + direction), each as PARAM_NAMES."""
+    d = 2 if bidirectional else 1
+    return tuple(
+        name + cell_suffix(layer, direction, bidirectional)
+        for layer in range(num_layers)
+        for direction in range(d)
+        for name in PARAM_NAMES
+    )
 
 
 def pack_params(

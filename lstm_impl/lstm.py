@@ -1,5 +1,30 @@
 """The LSTM: canonical parameters, a one-step ``forward`` and a fused
-``forward_sequence``.
+``forward_sequence``, for one layer and one direction or any stack of
+layers, reverse-only or bidirectional, with optional per-row lengths.
+
+Structure
+---------
+``LSTM(I, H, num_layers=L, bidirectional=True, batch_first=True)`` as torch
+users expect, or equivalently ``variant={"num_layers": L, "direction":
+"bidirectional"}`` (variant.py lists the keys; ``{"direction": "reverse"}`` is
+a reverse-only LSTM).  D = 2 directions when bidirectional, else 1; the model
+has L*D cells, indexed layer*D + direction as in torch, each with its own
+canonical parameter set (names in layout.py).  Shapes:
+
+* ``X`` (T, B, I), or (B, T, I) with ``batch_first``, or one unbatched
+  sequence (T, I) (B = 1);
+* ``h0`` / ``c0`` and ``h_n`` / ``c_n``: (B, H) when L*D == 1, else
+  (L*D, B, H) (also with ``batch_first``, as torch does); (H,) or (L*D, H)
+  for an unbatched ``X``;
+* ``y`` (T, B, D*H) (batch-first: (B, T, D*H)): the last layer's h_t for
+  every t in input time order, forward half first;
+* ``lengths`` (B,) integers in [0, T]: the ``zero_fill`` convention
+  (variant.py; structure.py has the algorithm).
+
+``forward`` (one step) is one step of one cell: it is defined for a model with
+a single cell (one layer; forward or reverse-only) and raises ``ValueError``
+for a stacked or bidirectional model, where a step has no single meaning (a
+bidirectional output at t needs the whole sequence): use ``forward_sequence``.
 
 Dtypes
 ------
@@ -19,6 +44,9 @@ Outputs ``y`` (T, B, H) plus the input projection of all steps (T*B x 4H,
 computed by one GEMM before the recurrence, bias included), plus O(B*H)
 working state (the cell state and one (4H, B) gate buffer); kernel.py has the
 details.  ``h`` needs no buffer of its own: step t reads h_{t-1} from ``y[t-1]``.
+A stacked, reverse or bidirectional model, or one given ``lengths``, holds in
+addition one layer's output (T, B, D*H) and, for the reverse direction with
+lengths, a reversed copy of the layer's input.
 """
 from __future__ import annotations
 
@@ -29,33 +57,42 @@ import numpy as np
 
 from .activations import SIGMOID_SCALE, gate_form
 from .checks import (
+    check_bool,
     check_finite,
     check_float_array,
     check_model_dtype,
+    check_lengths,
     check_positive_int,
     check_real_scalar,
 )
-from .init import init_params
+from .init import init_stacked_params
 from .kernel import run_sequence
-from .layout import GATES, PARAM_NAMES, pack_params
+from .layout import GATES, PARAM_NAMES, cell_suffix, pack_params, param_names
+from .structure import run_stack
+from .variant import check_variant
 
 
 class LSTM:
-    """A one-layer, one-direction LSTM (no peepholes), time-major.
+    """An LSTM (no peepholes): one layer and one direction by default, time-major.
 
-    Per step, per batch row (sigma = logistic sigmoid)::
+    Per step, per batch row, per cell (sigma = logistic sigmoid)::
 
         i = sigma(W_i x_t + U_i h_{t-1} + b_i)    f = sigma(W_f x_t + U_f h_{t-1} + b_f)
         g = tanh (W_g x_t + U_g h_{t-1} + b_g)    o = sigma(W_o x_t + U_o h_{t-1} + b_o)
         c_t = f * c_{t-1} + i * g                 h_t = o * tanh(c_t)
 
     Parameters (canonical dict, see :attr:`params`): ``W_k`` (H, I), ``U_k``
-    (H, H), ``b_k`` (H,) for k in i, f, g, o.
+    (H, H), ``b_k`` (H,) for k in i, f, g, o.  A stacked or bidirectional
+    model (``num_layers``, ``bidirectional`` or ``variant``; the module
+    docstring has the shapes) holds one such set per cell, suffixed ``_l{k}``
+    for layer k >= 1 and ``_reverse`` for a bidirectional model's reverse
+    direction; above layer 0, ``W_k`` is (H, D*H).  ``batch_first`` makes
+    ``X`` and ``y`` (B, T, ...) and leaves the states as they are.
 
     A new model is initialised with Glorot-uniform ``W_k``, orthogonal ``U_k``
-    and zero biases except ``b_f = forget_bias`` (1.0 is a common choice).
-    Random draws come from ``rng`` if given, else ``np.random.default_rng(seed)``;
-    the global NumPy RNG is never used.
+    and zero biases except ``b_f = forget_bias`` (1.0 is a common choice), cell
+    after cell.  Random draws come from ``rng`` if given, else
+    ``np.random.default_rng(seed)``; the global NumPy RNG is never used.
     """
 
     def __init__(
@@ -63,6 +100,10 @@ class LSTM:
         input_size: int,
         hidden_size: int,
         *,
+        num_layers: int = 1,
+        bidirectional: bool = False,
+        batch_first: bool = False,
+        variant: Mapping[str, Any] | None = None,
         dtype: Any = np.float64,
         seed: Any = None,
         forget_bias: float = 0.0,
@@ -72,6 +113,8 @@ class LSTM:
         h = check_positive_int(hidden_size, "hidden_size")
         dt = check_model_dtype(dtype)
         fb = check_real_scalar(forget_bias, "forget_bias")
+        var = _merge_variant(variant, num_layers, bidirectional)
+        bf = check_bool(batch_first, "batch_first")
         if rng is not None:
             if seed is not None:
                 raise ValueError(
@@ -83,7 +126,8 @@ class LSTM:
                 )
         else:
             rng = np.random.default_rng(seed)
-        self._set_params(init_params(i, h, rng, dt, fb), dt)
+        suffixes = _cell_suffixes(var)
+        self._set_params(init_stacked_params(i, h, rng, dt, fb, suffixes), dt, var, bf)
 
     # ------------------------------------------------------------------ params
     @classmethod
@@ -92,36 +136,56 @@ class LSTM:
         params: Mapping[str, Any],
         dtype: Any = None,
         validate: bool = True,
+        *,
+        variant: Mapping[str, Any] | None = None,
+        batch_first: bool = False,
     ) -> "LSTM":
         """Build a model from a canonical parameter dict (the arrays are copied).
 
-        I and H are inferred from ``W_i`` (H, I).  Every key must be present,
-        no other key allowed, every value a real floating array of the right
-        shape.  ``dtype`` defaults to the common dtype of the arrays; they are
-        cast to it.  With ``validate`` (default) the cast values must be finite.
+        ``variant`` (variant.py) says which cells the dict holds: ``None``
+        (the base LSTM) means exactly ``W_i ... b_o``; e.g. ``{"num_layers":
+        2, "direction": "bidirectional"}`` also wants the ``_reverse``, ``_l1``
+        and ``_l1_reverse`` sets.  I and H are inferred from ``W_i`` (H, I).
+        Every key must be present, no other key allowed, every value a real
+        floating array of the right shape.  ``dtype`` defaults to the common
+        dtype of the arrays; they are cast to it.  With ``validate`` (default)
+        the cast values must be finite.
         """
+        var = check_variant(variant)
+        bf = check_bool(batch_first, "batch_first")
         if not isinstance(params, Mapping):
             raise TypeError(f"params is a {type(params).__name__}, but should be a mapping (dict)")
-        missing = [k for k in PARAM_NAMES if k not in params]
-        unknown = sorted(str(k) for k in params if k not in PARAM_NAMES)
+        names = param_names(var.get("num_layers", 1), var.get("direction") == "bidirectional")
+        missing = [k for k in names if k not in params]
+        unknown = sorted(str(k) for k in params if k not in names)
         if missing or unknown:
+            hint = ""
+            if not var and any(k.endswith("_reverse") or _layer_of(k) for k in unknown):
+                hint = (" (names with _l{k} or _reverse belong to a stacked or bidirectional "
+                        "model: pass its variant, e.g. variant={'num_layers': 2})")
             raise ValueError(
                 f"params keys: missing {missing}, unknown {unknown}, "
-                f"but should be exactly {list(PARAM_NAMES)}"
+                f"but should be exactly {list(names)}{hint}"
             )
-        arrays = {k: check_float_array(params[k], f"params['{k}']") for k in PARAM_NAMES}
+        arrays = {k: check_float_array(params[k], f"params['{k}']") for k in names}
         w_i = arrays["W_i"]
         if w_i.ndim != 2 or 0 in w_i.shape:
             raise ValueError(
                 f"params['W_i'].shape={w_i.shape}, but should be (H, I) with H, I >= 1"
             )
         h, i = w_i.shape
-        expected = {"W": ((h, i), "(H, I)"), "U": ((h, h), "(H, H)"), "b": ((h,), "(H,)")}
-        for k in PARAM_NAMES:
-            shape, text = expected[k[0]]
+        d = 2 if var.get("direction") == "bidirectional" else 1
+        for k in names:
+            role, layer = k[0], _layer_of(k)
+            if role == "W" and layer:
+                shape, text = (h, d * h), f"(H, D*H) = {(h, d * h)} [D={d}]"
+            else:
+                shape, text = {"W": ((h, i), "(H, I)"), "U": ((h, h), "(H, H)"),
+                               "b": ((h,), "(H,)")}[role]
+                text = f"{text} = {shape}"
             if arrays[k].shape != shape:
                 raise ValueError(
-                    f"params['{k}'].shape={arrays[k].shape}, but should be {text} = {shape} "
+                    f"params['{k}'].shape={arrays[k].shape}, but should be {text} "
                     f"[H={h}, I={i} from params['W_i'].shape]"
                 )
         if dtype is None:
@@ -130,31 +194,52 @@ class LSTM:
         else:
             dt = check_model_dtype(dtype)
         with np.errstate(over="ignore"):  # a value too big for dt becomes inf, caught below
-            canonical = {k: np.array(arrays[k], dtype=dt, copy=True) for k in PARAM_NAMES}
+            canonical = {k: np.array(arrays[k], dtype=dt, copy=True) for k in names}
         if validate:
-            for k in PARAM_NAMES:
+            for k in names:
                 check_finite(canonical[k], f"params['{k}'] (as {dt})")
         model = cls.__new__(cls)
-        model._set_params(canonical, dt)
+        model._set_params(canonical, dt, var, bf)
         return model
 
-    def _set_params(self, canonical: dict[str, np.ndarray], dtype: np.dtype) -> None:
+    def _set_params(
+        self, canonical: dict[str, np.ndarray], dtype: np.dtype, variant: dict[str, Any],
+        batch_first: bool,
+    ) -> None:
         self._dtype = dtype
         # float16 is computed in float32 (see module docstring).
         self._compute_dtype = np.dtype(np.float32) if dtype == np.float16 else dtype
         self._params = canonical
         self._hidden_size, self._input_size = canonical["W_i"].shape
+        self._variant = variant
+        self._batch_first = batch_first
+        self._num_layers = variant.get("num_layers", 1)
+        self._bidirectional = variant.get("direction") == "bidirectional"
+        self._reverse = variant.get("direction") == "reverse"
+        self._empty_rows_zero = variant.get("empty_rows") == "zeros"
         # Fused layout (layout.py): gate order (i, f, o, g), sigmoid blocks pre-scaled
-        # for the activation form of the compute dtype (activations.py).
+        # for the activation form of the compute dtype (activations.py); one per cell.
         self._form = gate_form(self._compute_dtype)
-        self._w_aug, self._u_all = pack_params(
-            canonical, self._compute_dtype, SIGMOID_SCALE[self._form]
-        )
+        self._cells = [
+            pack_params({k: canonical[k + suffix] for k in PARAM_NAMES},
+                        self._compute_dtype, SIGMOID_SCALE[self._form])
+            for layer_suffixes in _cell_suffixes(variant) for suffix in layer_suffixes
+        ]
+        self._w_aug, self._u_all = self._cells[0]  # the first cell (the only one of the base LSTM)
 
     @property
     def params(self) -> dict[str, np.ndarray]:
-        """The canonical parameter dict (copies; editing them does not change the model)."""
+        """The canonical parameter dict (copies; editing them does not change the model).
+
+        Cell by cell (layer*D + direction), each in the order W_i ... W_o,
+        U_i ... U_o, b_i ... b_o.
+        """
         return {k: v.copy() for k, v in self._params.items()}
+
+    @property
+    def variant(self) -> dict[str, Any]:
+        """The canonical variant (a new dict): only what differs from the base LSTM."""
+        return dict(self._variant)
 
     @property
     def input_size(self) -> int:
@@ -163,8 +248,23 @@ class LSTM:
 
     @property
     def hidden_size(self) -> int:
-        """H, the number of units (size of h and c)."""
+        """H, the number of units (size of h and c) of every cell."""
         return self._hidden_size
+
+    @property
+    def num_layers(self) -> int:
+        """L, the number of stacked layers."""
+        return self._num_layers
+
+    @property
+    def bidirectional(self) -> bool:
+        """True if every layer has a forward and a reverse direction (D = 2)."""
+        return self._bidirectional
+
+    @property
+    def batch_first(self) -> bool:
+        """True if ``X`` and ``y`` are (B, T, ...) instead of (T, B, ...)."""
+        return self._batch_first
 
     @property
     def dtype(self) -> np.dtype:
@@ -177,9 +277,11 @@ class LSTM:
         return self._compute_dtype
 
     def __repr__(self) -> str:
+        extra = f", variant={self._variant!r}" if self._variant else ""
+        extra += ", batch_first=True" if self._batch_first else ""
         return (
             f"LSTM(input_size={self._input_size}, hidden_size={self._hidden_size}, "
-            f"dtype={self._dtype.name})"
+            f"dtype={self._dtype.name}{extra})"
         )
 
     # ------------------------------------------------------------------ input checks
@@ -203,13 +305,25 @@ class LSTM:
     def forward(
         self, x_t: Any, h_prev: Any = None, c_prev: Any = None
     ) -> tuple[np.ndarray, np.ndarray]:
-        """One step; returns ``(h_t, c_t)`` in the form of the inputs.
+        """One step of the model's one cell; returns ``(h_t, c_t)`` in the form of the inputs.
 
         Forms: ``x_t`` (I,) with states (H,); (B, I) with states (B, H); or the
         older column vectors (I, 1) with states (H, 1).  When I == 1 a (1, 1)
         ``x_t`` is read as (B=1, I) unless a state has shape (H, 1) with H > 1.
         ``h_prev`` / ``c_prev`` default to zeros.
+
+        A reverse-only model steps the same way (feed it x_{T-1}, ..., x_0 to
+        retrace ``forward_sequence``).  A stacked or bidirectional model raises
+        ``ValueError``: use ``forward_sequence`` (for a stacked one-direction
+        model, ``forward_sequence(x_t[None], h, c, return_state=True)`` is one step).
         """
+        if len(self._cells) > 1:
+            raise ValueError(
+                f"forward() is one step of one LSTM cell, but this model has "
+                f"num_layers={self._num_layers}, bidirectional={self._bidirectional} "
+                f"({len(self._cells)} cells; a bidirectional output needs the whole sequence): "
+                f"use forward_sequence"
+            )
         x = self._as_input(x_t, "x_t")
         i_sz, h_sz = self._input_size, self._hidden_size
         if x.ndim == 1 and x.shape == (i_sz,):
@@ -241,36 +355,84 @@ class LSTM:
         h0: Any = None,
         c0: Any = None,
         return_state: bool = False,
+        *,
+        lengths: Any = None,
     ) -> np.ndarray | tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
         """Run the whole sequence.
 
-        ``X`` (T, I) -> ``y`` (T, H), states (H,); ``X`` (T, B, I) -> ``y``
-        (T, B, H), states (B, H).  ``h0`` / ``c0`` default to zeros.  With
-        ``return_state`` returns ``(y, (h_n, c_n))``; for T == 0 the final state
-        is the initial one.
+        ``X`` (T, B, I) -> ``y`` (T, B, D*H) (``batch_first``: (B, T, I) ->
+        (B, T, D*H)); states (B, H) when L*D == 1, else (L*D, B, H).  One
+        unbatched sequence ``X`` (T, I) -> ``y`` (T, D*H), states (H,) or
+        (L*D, H).  ``h0`` / ``c0`` default to zeros.  With ``return_state``
+        returns ``(y, (h_n, c_n))``; for T == 0 the final state is the initial
+        one (zeros under the variant ``empty_rows: zeros``).
+
+        ``lengths`` (B,) integers in [0, T] (an int array or a list of ints):
+        row b's sequence is ``X[:len_b, b]``; the rest is padding and is never
+        read.  y is 0 from len_b on, h_n / c_n are the state after the row's
+        last valid step (h0 / c0 for a row of length 0), and the reverse
+        direction starts at step len_b - 1 (the ``zero_fill`` convention).
         """
         x = self._as_input(X, "X")
         i_sz, h_sz = self._input_size, self._hidden_size
+        n_cells = len(self._cells)
+        bf = self._batch_first
         if x.ndim == 2 and x.shape[1] == i_sz:
             t_len, b = x.shape[0], 1
             x3 = x.reshape(t_len, 1, i_sz)  # (T, B=1, I)
-            st_shape, st_text = (h_sz,), "(H,)"
+            b_text, t_text = "B=1 for an unbatched X (T, I)", "T from X.shape[0]"
+            if n_cells == 1:
+                st_shape, st_text = (h_sz,), "(H,)"
+            else:
+                st_shape, st_text = (n_cells, h_sz), f"(L*D, H) [{self._ld_text()}]"
         elif x.ndim == 3 and x.shape[2] == i_sz:
-            t_len, b = x.shape[0], x.shape[1]
-            x3 = x
-            st_shape, st_text = (b, h_sz), f"(B, H) [B={b} from X.shape[1]]"
+            if bf:
+                b, t_len = x.shape[0], x.shape[1]
+                x3 = x.transpose(1, 0, 2)  # (B, T, I) -> (T, B, I) view
+                b_text, t_text = "B from X.shape[0]", "T from X.shape[1]"
+            else:
+                t_len, b = x.shape[0], x.shape[1]
+                x3 = x
+                b_text, t_text = "B from X.shape[1]", "T from X.shape[0]"
+            b_text = b_text.replace("B ", f"B={b} ")
+            if n_cells == 1:
+                st_shape, st_text = (b, h_sz), f"(B, H) [{b_text}]"
+            else:
+                st_shape = (n_cells, b, h_sz)
+                st_text = f"(L*D, B, H) [{self._ld_text()}, {b_text}]"
         else:
+            form = "(B, T, {0})" if bf else "(T, B, {0})"
             raise ValueError(
-                f"X.shape={x.shape}, but should be (T, {i_sz}) or (T, B, {i_sz}) "
-                f"[input_size={i_sz}]"
+                f"X.shape={x.shape}, but should be (T, {i_sz}) or {form.format(i_sz)} "
+                f"[input_size={i_sz}{', batch_first=True' if bf else ''}]"
             )
-        h_init = self._state(h0, "h0", st_shape, st_text).reshape(b, h_sz)  # (B, H)
-        c_init = self._state(c0, "c0", st_shape, st_text).reshape(b, h_sz)  # (B, H)
-        y, h_n, c_n = self._run(x3, h_init, c_init)
-        y_out = self._to_model(y if x.ndim == 3 else y.reshape(t_len, h_sz))  # (T, [B,] H)
+        lens = None if lengths is None else check_lengths(
+            lengths, b, t_len, b_text, t_text.replace("T ", f"T={t_len} ")
+        )
+        h_init = self._state(h0, "h0", st_shape, st_text)
+        c_init = self._state(c0, "c0", st_shape, st_text)
+        if n_cells == 1 and not self._variant and lens is None:
+            # The base LSTM: the kernel alone (the benchmark's subject).
+            y, h_n, c_n = self._run(x3, h_init.reshape(b, h_sz), c_init.reshape(b, h_sz))
+        else:
+            y, h_n, c_n = run_stack(
+                self._cells, self._form, x3,
+                h_init.reshape(n_cells, b, h_sz), c_init.reshape(n_cells, b, h_sz),  # (L*D, B, H)
+                lens, self._num_layers, self._bidirectional, self._reverse,
+                self._empty_rows_zero,
+            )  # y (T, B, D*H); h_n, c_n (L*D, B, H)
+        d_h = y.shape[2]
+        if x.ndim == 2:
+            y = y.reshape(t_len, d_h)  # (T, D*H)
+        elif bf:
+            y = y.transpose(1, 0, 2)  # (T, B, D*H) -> (B, T, D*H) view
+        y_out = self._to_model(np.ascontiguousarray(y))
         if not return_state:
             return y_out
         return y_out, (self._to_model(h_n.reshape(st_shape)), self._to_model(c_n.reshape(st_shape)))
+
+    def _ld_text(self) -> str:
+        return f"L={self._num_layers}, D={2 if self._bidirectional else 1}"
 
     def _to_model(self, arr: np.ndarray) -> np.ndarray:
         return arr if arr.dtype == self._dtype else arr.astype(self._dtype)
@@ -278,8 +440,45 @@ class LSTM:
     def _run(
         self, x3: np.ndarray, h0: np.ndarray, c0: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """x3 (T, B, I); h0, c0 (B, H), all in the compute dtype -> y, h_n, c_n."""
+        """The first cell alone: x3 (T, B, I); h0, c0 (B, H), in the compute dtype -> y, h_n, c_n."""
         return run_sequence(self._w_aug, self._u_all, self._form, x3, h0, c0)
+
+
+def _merge_variant(variant: Any, num_layers: Any, bidirectional: Any) -> dict[str, Any]:
+    """The canonical variant of the constructor's ``variant``, ``num_layers`` and ``bidirectional``."""
+    var = check_variant(variant)
+    n = check_positive_int(num_layers, "num_layers")
+    bi = check_bool(bidirectional, "bidirectional")
+    if n != 1:
+        if var.get("num_layers", n) != n:
+            raise ValueError(
+                f"num_layers={n} and variant['num_layers']={var['num_layers']}, "
+                f"but should agree (or give only one of them)"
+            )
+        var["num_layers"] = n
+    if bi:
+        if var.get("direction", "bidirectional") != "bidirectional":
+            raise ValueError(
+                f"bidirectional=True and variant['direction']={var['direction']!r}, "
+                f"but should agree (or give only one of them)"
+            )
+        var["direction"] = "bidirectional"
+    return check_variant(var)  # canonical key order
+
+
+def _cell_suffixes(variant: Mapping[str, Any]) -> list[list[str]]:
+    """Parameter-name suffixes, ``[layer][direction]``, of a canonical variant's cells."""
+    bi = variant.get("direction") == "bidirectional"
+    return [[cell_suffix(layer, direction, bi) for direction in range(2 if bi else 1)]
+            for layer in range(variant.get("num_layers", 1))]
+
+
+def _layer_of(name: str) -> int:
+    """The layer of a canonical parameter name: ``U_f_l2_reverse`` -> 2, ``W_i`` -> 0."""
+    for part in name.split("_")[2:]:
+        if part.startswith("l") and part[1:].isdigit():
+            return int(part[1:])
+    return 0
 
 
 def _is_column_state(h_prev: Any, c_prev: Any, hidden_size: int) -> bool:
