@@ -10,13 +10,37 @@ nor reads ``spec/``.
     >>> y.shape, h_n.shape
     ((5, 3, 8), (3, 8))
 
-Modules: ``lstm`` (the model), ``activations`` (overflow-free sigmoid/tanh),
-``init`` (Glorot / orthogonal initialisation), ``layout`` (canonical names and
-the fused gate layout), ``checks`` (argument validation).
+Sequence structure, as torch users expect it: stacked layers, both directions,
+batch-first inputs, and per-row lengths (padding is never read; y is 0 past a
+row's length; h_n / c_n come from its last valid step).  States are (B, H)
+for a one-cell model, else (L*D, B, H) indexed layer*D + direction.
+
+    >>> deep = LSTM(4, 8, num_layers=2, bidirectional=True, seed=0)
+    >>> y, (h_n, c_n) = deep.forward_sequence(np.zeros((5, 3, 4)), return_state=True,
+    ...                                       lengths=[5, 2, 0])
+    >>> y.shape, h_n.shape, deep.variant
+    ((5, 3, 16), (4, 3, 8), {'direction': 'bidirectional', 'num_layers': 2})
+    >>> sorted(k for k in deep.params if k.startswith("W_i"))
+    ['W_i', 'W_i_l1', 'W_i_l1_reverse', 'W_i_reverse']
+    >>> LSTM.from_params(deep.params, variant=deep.variant).params["W_i_l1"].shape
+    (8, 16)
+
+A reverse-only LSTM is ``variant={"direction": "reverse"}``; the variant keys
+(``direction``, ``num_layers``, ``lengths``, ``empty_rows``) are in
+``variant``.
+
+Modules: ``lstm`` (the model and its argument shapes), ``kernel`` (the fused
+recurrence: one input-projection GEMM, then one GEMM per step),
+``structure`` (lengths, reverse, bidirectional and stacked runs around the
+kernel), ``variant`` (the variant keys and their checks), ``activations``
+(overflow-free sigmoid/tanh), ``init`` (Glorot / orthogonal initialisation),
+``layout`` (canonical names, per-cell suffixes and the fused gate layout),
+``checks`` (argument validation).
 """
 from .activations import sigmoid
-from .layout import FUSED_ORDER, GATES, PARAM_NAMES
+from .layout import FUSED_ORDER, GATES, PARAM_NAMES, param_names
 from .lstm import LSTM
+from .variant import VARIANT_KEYS
 
-__all__ = ["LSTM", "sigmoid", "GATES", "PARAM_NAMES", "FUSED_ORDER"]
-__version__ = "1.0.0"
+__all__ = ["LSTM", "sigmoid", "GATES", "PARAM_NAMES", "FUSED_ORDER", "param_names", "VARIANT_KEYS"]
+__version__ = "1.1.0"

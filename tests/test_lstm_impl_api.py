@@ -717,3 +717,15 @@ def test_ragged_input_names_the_argument():
     model = LSTM(3, 5, seed=0)
     with pytest.raises(ValueError, match=r"^X is not a rectangular array"):
         model.forward_sequence([[1.0, 2.0, 3.0], [1.0]])
+
+
+def test_base_model_structure_properties_and_new_names():
+    """The base LSTM under the structure API (tests/test_lstm_impl_structure.py has the rest)."""
+    model = LSTM(2, 3, seed=0)
+    assert (model.num_layers, model.bidirectional, model.batch_first, model.variant) == (1, False, False, {})
+    assert lstm_impl.param_names() == PARAM_NAMES
+    assert set(lstm_impl.VARIANT_KEYS) == {"direction", "num_layers", "lengths", "empty_rows"}
+    x = np.random.default_rng(0).standard_normal((4, 2, 2))
+    y, (h_n, c_n) = model.forward_sequence(x, None, None, True, lengths=None)  # return_state stays positional
+    np.testing.assert_array_equal(y, model.forward_sequence(x))
+    assert h_n.shape == c_n.shape == (2, 3)

@@ -634,3 +634,11 @@ def test_bad_stacked_states(h0, fragments):
     # one cell: (B, H), not (1, B, H)
     assert_error(ValueError, lambda: _model(variant={"direction": "reverse"}).forward_sequence(
         X0, np.zeros((1, B, H))), "h0.shape=(1, 5, 4)", "(B, H)", "(5, 4)")
+
+
+def test_package_docstring_examples_run():
+    import doctest
+
+    import lstm_impl
+    result = doctest.testmod(lstm_impl, verbose=False)
+    assert result.attempted >= 8 and result.failed == 0
