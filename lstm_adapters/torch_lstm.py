@@ -1,5 +1,29 @@
-"""torch.nn.LSTM, and torch.nn.LSTMCell stepped over time, loaded through the spec's `torch` packing."""
+"""torch.nn.LSTM, and torch.nn.LSTMCell stepped over time, loaded through the spec's `torch` packing.
+
+What torch does with the spec's sequence structure (spec/lstm.yaml `features`), pinned by running
+torch 2.13.0 against the goldens (tests/test_adapter_torch.py):
+
+- bidirectional: nn.LSTM(bidirectional=True). y (T, B, 2H) is [forward | reverse] on its last axis, both
+  halves in input time order; h_n and c_n are (L * D, B, H), indexed layer * D + direction, which is the
+  spec's `structure.state_index`, so the states pass through unchanged.
+- num_layers: nn.LSTM(num_layers=L), dropout 0; layer k >= 1 reads layer k-1's y, (4H, D * H) weights.
+- lengths (zero_fill): pack_padded_sequence(x, lengths, enforce_sorted=False) and
+  pad_packed_sequence(..., total_length=T). torch sorts the rows by length and permutes h0/c0 with them,
+  and un-permutes h_n/c_n (nn.LSTM.permute_hidden), so the states stay in the caller's row order. A packed
+  batch shrinks as rows end, so each row's h_n/c_n is the state after its own last step, its reverse run
+  starts at len_b - 1, and pad_packed_sequence fills y with exactly 0 past each row's length. torch
+  refuses a row of length 0 (pack_padded_sequence raises), so it has no empty-row convention at all.
+- direction "reverse" (one run, reverse only): torch has no such LSTM (nn.LSTM's only direction switch
+  is bidirectional=True), so it is not supported. Running a bidirectional LSTM and keeping its reverse
+  half, or flipping x ourselves, would be this adapter's composition, not torch's.
+
+No gate permutation lives here: each layer's and run's parameters are packed with the spec's `torch`
+packing, whose tensors are named for layer 0's forward run (weight_ih_l0 ...), and renamed to torch's
+name for that layer and run (weight_ih_l1_reverse ...).
+"""
 from __future__ import annotations
+
+from typing import Mapping
 
 import numpy as np
 
@@ -7,9 +31,23 @@ from .base import FrameworkAdapter
 
 INSTALL = "pip install torch==2.13.0 (a CPU build; an unpinned torch pulls a multi-GB CUDA build)"
 
+# The features torch.nn.LSTM has an argument for. "empty_rows" is absent: it is about rows of length 0,
+# which torch refuses. Direction "reverse" is refused in supports() (torch has no reverse-only LSTM).
+NN_LSTM_FEATURES = frozenset({"direction", "num_layers", "lengths"})
+TORCH_PACKING_SUFFIX = "_l0"  # the spec's `torch` packing names layer 0's forward run, as torch does
+
+
+def torch_name(packed_name: str, layer: int, reverse: bool) -> str:
+    """torch's name of a `torch`-packing tensor in layer `layer`, forward or reverse run:
+    weight_ih_l0 -> weight_ih_l1_reverse (torch/nn/modules/rnn.py: f"_l{layer}" + "_reverse")."""
+    if not packed_name.endswith(TORCH_PACKING_SUFFIX):
+        raise ValueError(f"the spec's torch packing names {packed_name!r}, which does not end in "
+                         f"{TORCH_PACKING_SUFFIX!r} as nn.LSTM's layer-0 tensors do")
+    return packed_name.removesuffix(TORCH_PACKING_SUFFIX) + f"_l{layer}" + ("_reverse" if reverse else "")
+
 
 class TorchLSTMAdapter(FrameworkAdapter):
-    """torch.nn.LSTM, one layer, time-major."""
+    """torch.nn.LSTM, time-major: the base LSTM, bidirectional, stacked, and rows with lengths."""
 
     name = "torch.nn.LSTM"
     framework = "torch"
@@ -21,6 +59,12 @@ class TorchLSTMAdapter(FrameworkAdapter):
         self.torch = torch
         self.name = f"torch.nn.LSTM (torch {torch.__version__})"
 
+    def supports(self, variant: dict) -> bool:
+        if not set(variant) <= NN_LSTM_FEATURES:
+            return False
+        # torch has no reverse-only LSTM (see the module docstring); bidirectional it has.
+        return variant.get("direction") != "reverse"
+
     def _load(self, module, params) -> None:
         torch = self.torch
         tensors = self.tensors("torch", params)
@@ -28,6 +72,19 @@ class TorchLSTMAdapter(FrameworkAdapter):
         # nn.LSTMCell names its tensors without nn.LSTM's layer suffix "_l0"
         state = {n if n in names else n.removesuffix("_l0"): torch.from_numpy(np.array(a)) for n, a in tensors.items()}
         module.load_state_dict(state, strict=True)
+
+    def _load_structure(self, module, params: Mapping[str, np.ndarray], variant: dict) -> None:
+        """Every layer's and run's parameters, packed with the spec's `torch` packing and renamed."""
+        from lstm_conformance.variants import cell_params, structure
+
+        st = structure(self.spec, variant)
+        state = {}
+        for layer in range(st.L):
+            for run, run_name in enumerate(st.runs):
+                packed = self.tensors("torch", cell_params(self.spec, variant, params, layer, run))
+                for name, array in packed.items():
+                    state[torch_name(name, layer, run_name == "reverse")] = self.torch.from_numpy(np.array(array))
+        module.load_state_dict(state, strict=True)  # strict: every tensor of torch's named exactly once
 
     def run(self, x, h0, c0, params):
         torch = self.torch
@@ -40,15 +97,59 @@ class TorchLSTMAdapter(FrameworkAdapter):
             y, (h_n, c_n) = lstm(torch.from_numpy(x), (torch.from_numpy(h0)[None], torch.from_numpy(c0)[None]))
         return y.numpy(), h_n[0].numpy(), c_n[0].numpy()  # (T, B, H), (B, H), (B, H)
 
+    def run_variant(self, inputs: Mapping[str, np.ndarray], params: Mapping[str, np.ndarray],
+                    variant: dict) -> dict[str, np.ndarray]:
+        from lstm_conformance.variants import structure
+
+        torch = self.torch
+        rnn = torch.nn.utils.rnn
+        st = structure(self.spec, variant)
+        if not self.supports(variant):  # pragma: no cover - the runner asks supports() first
+            raise ValueError(f"{self.name} does not run variant {variant}")
+        x, h0, c0 = inputs["x"], inputs["h0"], inputs["c0"]
+        t_len, _, i_sz = x.shape
+        h_sz = h0.shape[-1]
+        lstm = torch.nn.LSTM(i_sz, h_sz, num_layers=st.L, bias=True, batch_first=False,
+                             bidirectional=st.runs == ("forward", "reverse"), dtype=getattr(torch, x.dtype.name))
+        self._load_structure(lstm, params, variant)
+        if not st.stacked:  # (B, H) -> torch's (1, B, H)
+            h0, c0 = h0[None], c0[None]
+        state = (torch.from_numpy(np.ascontiguousarray(h0)), torch.from_numpy(np.ascontiguousarray(c0)))
+        with torch.no_grad():
+            if st.lengths is None:
+                y, (h_n, c_n) = lstm(torch.from_numpy(x), state)
+            else:
+                lengths = torch.from_numpy(np.asarray(inputs["seq_lengths"], dtype=np.int64))
+                try:
+                    packed = rnn.pack_padded_sequence(torch.from_numpy(x), lengths, enforce_sorted=False)
+                except RuntimeError as exc:
+                    empty = [b for b, n in enumerate(inputs["seq_lengths"]) if n == 0]
+                    if not empty:
+                        raise
+                    raise ValueError(f"torch refuses rows of length 0 (rows {empty}): "
+                                     f"pack_padded_sequence raised {type(exc).__name__}: {exc}") from exc
+                out, (h_n, c_n) = lstm(packed, state)
+                y, _ = rnn.pad_packed_sequence(out, total_length=t_len)  # zeros past each row's length
+        if not st.stacked:
+            h_n, c_n = h_n[0], c_n[0]
+        return {"y": y.numpy().copy(), "h_n": h_n.numpy().copy(), "c_n": c_n.numpy().copy()}
+
 
 class TorchLSTMCellAdapter(TorchLSTMAdapter):
-    """torch.nn.LSTMCell, called once per time step."""
+    """torch.nn.LSTMCell, called once per time step: the base LSTM only.
+
+    nn.LSTMCell is one step. Running it backwards, per row up to a length, or feeding one layer's
+    outputs into another would be this adapter's own loop, so the test would judge our composition
+    rather than torch; those structures are nn.LSTM's (the `torch` adapter)."""
 
     name = "torch.nn.LSTMCell"
 
     def _import(self) -> None:
         super()._import()
         self.name = f"torch.nn.LSTMCell (torch {self.torch.__version__})"
+
+    def supports(self, variant: dict) -> bool:
+        return not variant
 
     def run(self, x, h0, c0, params):
         torch = self.torch
