@@ -10,7 +10,9 @@ import numpy as np
 
 class FrameworkAdapter:
     """Base class: subclasses set `name`, `framework` (module to import), `install`
-    (how to get it) and implement `_import()` and `run(x, h0, c0, params)`."""
+    (how to get it) and implement `_import()` and `run(x, h0, c0, params)` (the base LSTM).
+    An adapter that runs more of the spec's variants overrides `supports(variant)` and
+    `run_variant(inputs, params, variant) -> {name: array}`; `compute` routes to it."""
 
     name = "framework"
     framework = ""
@@ -65,6 +67,20 @@ class FrameworkAdapter:
         except Exception as exc:  # noqa: BLE001 - the framework's own words are the reason
             return f"{type(exc).__name__}: {_first_line(exc)}"
         return None
+
+    def compute(self, inputs: Mapping[str, np.ndarray], params: Mapping[str, np.ndarray],
+                variant: dict) -> dict[str, np.ndarray]:
+        """The protocol's named call: the base LSTM through `run`, any other variant through `run_variant`."""
+        if self.missing:
+            raise RuntimeError(self.missing)
+        if variant:
+            return self.run_variant(inputs, params, variant)
+        y, h_n, c_n = self.run(inputs["x"], inputs["h0"], inputs["c0"], params)
+        return {"y": y, "h_n": h_n, "c_n": c_n}
+
+    def run_variant(self, inputs: Mapping[str, np.ndarray], params: Mapping[str, np.ndarray],
+                    variant: dict) -> dict[str, np.ndarray]:  # pragma: no cover - supports() keeps it away
+        raise NotImplementedError(f"{self.name} does not run variant {variant}")
 
     def forward(self, x: np.ndarray, h0: np.ndarray, c0: np.ndarray,
                 params: Mapping[str, np.ndarray], variant: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

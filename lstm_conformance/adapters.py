@@ -5,14 +5,24 @@ zero-argument callable (a class or a function) that returns an object with:
 
   name: str
   supports(variant: dict) -> bool               False: the case is reported as skipped
+  compute(inputs: dict, params: dict, variant: dict) -> dict
+      named NumPy arrays in and out, with the spec's names under the variant
+      (inputs x, h0, c0 and seq_lengths when rows have lengths; params W_i ... b_o,
+      W_i_l1, U_f_reverse, ...; outputs y, h_n, c_n), at the dtype under test
+      (seq_lengths: int64). The judge takes the outputs by name, never by position.
+  or, for the base LSTM only (variant {}), the older
   forward(x, h0, c0, params, variant) -> (y, h_n, c_n)
 
-forward takes NumPy arrays in the canonical layout (x (T, B, I), h0 and c0 (B, H),
-params keyed W_i ... b_o as in spec/lstm.yaml) at the dtype under test, and
-returns NumPy arrays y (T, B, H), h_n (B, H), c_n (B, H) at that dtype.
+`variant` holds only the features that differ from the base LSTM (spec/lstm.yaml
+`features`), e.g. {"direction": "bidirectional", "num_layers": 2}. An adapter with
+only forward is skipped on every other variant.
 
 Optional: skip_reason(variant: dict, dtype: str) -> str | None. A string skips
 the case with that reason (e.g. "ONNX Runtime's LSTM has no float64 kernel").
+Optional: skip_case(inputs: dict, variant: dict, dtype: str) -> str | None, the same
+for a case the implementation refuses for its data (e.g. torch refuses rows of length 0).
+Optional: conventions = {feature: convention}, the named conventions it follows
+(spec/lstm.yaml `features`, e.g. {"empty_rows": "zeros"}).
 """
 from __future__ import annotations
 
@@ -30,6 +40,7 @@ BUILTIN = {
     "torch": "lstm_adapters.torch_lstm:TorchLSTMAdapter",
     "torch-cell": "lstm_adapters.torch_lstm:TorchLSTMCellAdapter",
     "onnxruntime": "lstm_adapters.onnxruntime_lstm:OnnxRuntimeLSTMAdapter",
+    "onnx-reference": "lstm_adapters.onnx_reference_lstm:OnnxReferenceLSTMAdapter",
     "keras": "lstm_adapters.keras_lstm:KerasLSTMAdapter",
     "keras-jax": "lstm_adapters.keras_lstm:KerasJaxLSTMAdapter",
     "flax": "lstm_adapters.flax_lstm:FlaxLSTMCellAdapter",
@@ -94,13 +105,20 @@ def build_adapter(factory: Callable[[], Any], ref: str = "") -> Any:
 
 
 def check_adapter(adapter: Any, ref: str = "") -> Any:
-    missing = [m for m in ("name", "supports", "forward") if not hasattr(adapter, m)]
+    """The adapter, if it has name, supports and compute or forward (AdapterError naming what it lacks)."""
+    who = ref or type(adapter).__name__
+    missing = [m for m in ("name", "supports") if not hasattr(adapter, m)]
+    if not (hasattr(adapter, "compute") or hasattr(adapter, "forward")):
+        missing.append("compute or forward")
     if missing:
-        raise AdapterError(f"{ref or type(adapter).__name__} returned {type(adapter).__name__}, which lacks {missing} "
-                           f"(an adapter needs name, supports(variant), forward(x, h0, c0, params, variant))")
-    for method in ("supports", "forward"):
-        if not callable(getattr(adapter, method)):
-            raise AdapterError(f"{ref or type(adapter).__name__}: {method} is not callable")
+        raise AdapterError(f"{who} returned {type(adapter).__name__}, which lacks {missing} (an adapter needs name, "
+                           f"supports(variant), and compute(inputs, params, variant) or forward(x, h0, c0, params, variant))")
+    for method in ("supports", "compute", "forward"):
+        if hasattr(adapter, method) and not callable(getattr(adapter, method)):
+            raise AdapterError(f"{who}: {method} is not callable")
+    conventions = getattr(adapter, "conventions", None)
+    if conventions is not None and not isinstance(conventions, dict):
+        raise AdapterError(f"{who}: conventions={conventions!r}, but should be a dict feature -> convention name")
     return adapter
 
 

@@ -10,6 +10,7 @@ import numpy as np
 
 from . import paths
 from .spec_loader import Spec, SpecError, read_yaml_document
+from .variants import VariantError, array_dtype, array_shape, check_variant, names_of, parameters
 
 CASE_LIST_SCHEMA = "lstm-case-list/1"
 ROLE_ALIASES = {"input_weight": "W", "recurrent_weight": "U", "bias": "b"}
@@ -26,7 +27,13 @@ FLAG_TEXT = {
     "saturating_800": "pre-activations beyond +800 and below -800",
     "large_cell": "|c| reaches 5 or more",
     "large_inputs": "some |x| is 100 or more",
+    "short_rows": "some row is shorter than T (seq_lengths), its padding filled with large garbage",
+    "zero_length_row": "some row has length 0",
+    "past_boundaries": "B, I or H past a SIMD or tile boundary (> 8, 16, 32, 64 or 128, not a multiple of 8), or T >= 200",
 }
+# Padding (x past a row's length) is filled from this distribution unless the case list's defaults
+# say otherwise: large and non-zero, so that an implementation that reads padding fails.
+PADDING = "padding"
 
 
 class CaseListError(ValueError):
@@ -45,6 +52,7 @@ class CaseDef:
     exact_in: str
     arrays: dict[str, dict] = field(default_factory=dict)
     variant: dict = field(default_factory=dict)
+    lengths: list[int] | None = None  # each row's length, when the variant has lengths
 
 
 def case_list_file() -> Path:
@@ -67,7 +75,7 @@ def load_case_list(path: str | Path | None = None, spec: Spec | None = None) -> 
         where = f"{path}: cases[{k}]"
         if not isinstance(entry, dict):
             raise CaseListError(f"{where}: should be a mapping")
-        unknown = set(entry) - {"id", "comment", "flags", "dims", "seed", "exact_in", "arrays", "variant"}
+        unknown = set(entry) - {"id", "comment", "flags", "dims", "seed", "exact_in", "arrays", "variant", "lengths"}
         if unknown:
             raise CaseListError(f"{where}: unknown keys {sorted(unknown)}")
         for key in ("id", "comment", "flags", "dims", "seed"):
@@ -76,7 +84,8 @@ def load_case_list(path: str | Path | None = None, spec: Spec | None = None) -> 
         case = CaseDef(id=str(entry["id"]), comment=str(entry["comment"]), flags=list(entry["flags"]),
                        dims=dict(entry["dims"]), seed=entry["seed"],
                        exact_in=entry.get("exact_in", defaults.get("exact_in", "float64")),
-                       arrays=dict(entry.get("arrays") or {}), variant=dict(entry.get("variant") or {}))
+                       arrays=dict(entry.get("arrays") or {}), variant=dict(entry.get("variant") or {}),
+                       lengths=entry.get("lengths"))
         where = f"{path}: case {case.id}"
         if case.id in seen:
             raise CaseListError(f"{where}: duplicate id")
@@ -95,6 +104,8 @@ def load_case_list(path: str | Path | None = None, spec: Spec | None = None) -> 
                 low = spec.data["dimensions"][name].get("min", 0)
                 if not isinstance(size, int) or size < low:
                     raise CaseListError(f"{where}: dims.{name}={size!r}, but should be an integer >= {low}")
+        if spec is not None:
+            _check_variant_and_lengths(case, spec, where)
         arrays = {**{k: v for k, v in defaults.items() if k != "exact_in"}, **case.arrays}
         for name, dist in arrays.items():
             _check_dist(dist, f"{where}: arrays.{name}")
@@ -105,6 +116,22 @@ def load_case_list(path: str | Path | None = None, spec: Spec | None = None) -> 
     return out
 
 
+def _check_variant_and_lengths(case: CaseDef, spec: Spec, where: str) -> None:
+    """The variant against the spec's features; `lengths` given exactly when the variant has lengths."""
+    try:
+        check_variant(spec, case.variant, f"{where}: variant")
+    except VariantError as exc:
+        raise CaseListError(str(exc)) from None
+    if ("lengths" in case.variant) != (case.lengths is not None):
+        raise CaseListError(f"{where}: lengths={case.lengths!r}, but a variant {'with' if 'lengths' in case.variant else 'without'} "
+                            f"lengths should {'give' if 'lengths' in case.variant else 'not give'} them")
+    if case.lengths is not None:
+        T, B = case.dims["T"], case.dims["B"]
+        if not (isinstance(case.lengths, list) and len(case.lengths) == B
+                and all(isinstance(n, int) and not isinstance(n, bool) and 0 <= n <= T for n in case.lengths)):
+            raise CaseListError(f"{where}: lengths={case.lengths!r}, but should be B={B} integers in [0, T={T}]")
+
+
 def _check_dist(dist: Any, where: str) -> None:
     if not (isinstance(dist, dict) and len(dist) == 1 and next(iter(dist)) in DISTRIBUTIONS):
         raise CaseListError(f"{where}={dist!r}, but should be one of {{uniform: [lo, hi]}}, {{magnitude: [lo, hi]}}")
@@ -113,20 +140,23 @@ def _check_dist(dist: Any, where: str) -> None:
         raise CaseListError(f"{where}: bounds {lo_hi!r}, but should be two floats lo <= hi (write 1.0, not 1)")
 
 
-def _distribution(case: CaseDef, spec: Spec, name: str) -> dict:
-    if name in case.arrays:
-        return case.arrays[name]
-    role = spec.data["parameters"].get(name, {}).get("role")
+def _distribution(case: CaseDef, spec: Spec, name: str, base: str | None = None) -> dict:
+    """The distribution of array `name` (a parameter called `base` in the spec): by name, base name, role."""
+    for key in (name, base):
+        if key in case.arrays:
+            return case.arrays[key]
+    role = spec.data["parameters"].get(base or name, {}).get("role")
     alias = ROLE_ALIASES.get(role)
     if alias in case.arrays:
         return case.arrays[alias]
     raise CaseListError(f"case {case.id}: no distribution for array {name!r} (nor its role alias {alias!r})")
 
 
-def draw_array(case: CaseDef, spec: Spec, name: str, shape: tuple[int, ...]) -> np.ndarray:
+def draw_array(case: CaseDef, spec: Spec, name: str, shape: tuple[int, ...], base: str | None = None,
+               stream: str | None = None) -> np.ndarray:
     """Draw one array. Each array has its own stream, seeded by (case seed, name)."""
-    rng = np.random.default_rng([case.seed, zlib.crc32(name.encode())])
-    (kind, (lo, hi)), = _distribution(case, spec, name).items()
+    rng = np.random.default_rng([case.seed, zlib.crc32((stream or name).encode())])
+    (kind, (lo, hi)), = _distribution(case, spec, name, base).items()
     values = rng.uniform(lo, hi, size=shape)  # float64
     if kind == "magnitude":
         values = values * rng.choice([-1.0, 1.0], size=shape)
@@ -135,9 +165,22 @@ def draw_array(case: CaseDef, spec: Spec, name: str, shape: tuple[int, ...]) -> 
 
 
 def generate(case: CaseDef, spec: Spec) -> tuple[dict[str, list], dict[str, list]]:
-    """(inputs, params) as nested lists of float, in spec order."""
-    inputs = {n: draw_array(case, spec, n, spec.shape_of("inputs", n, case.dims)).tolist() for n in spec.input_names}
-    params = {n: draw_array(case, spec, n, spec.shape_of("parameters", n, case.dims)).tolist() for n in spec.parameter_names}
+    """(inputs, params) as nested lists (floats; integers for integer inputs), in spec order, for the
+    case's variant. x past a row's length is padding, filled with large garbage."""
+    inputs: dict[str, list] = {}
+    for name in names_of(spec, "inputs", case.variant):
+        if array_dtype(spec, "inputs", name) is not None:  # the rows' lengths, from the case list
+            inputs[name] = list(case.lengths)
+            continue
+        shape = array_shape(spec, "inputs", name, case.variant, case.dims)
+        values = draw_array(case, spec, name, shape)
+        if name == "x" and case.lengths is not None:  # (T, B, I): garbage past each row's length
+            garbage = draw_array(case, spec, PADDING, shape, stream=f"{name}/{PADDING}")
+            for b, n in enumerate(case.lengths):
+                values[n:, b] = garbage[n:, b]
+        inputs[name] = values.tolist()
+    params = {name: draw_array(case, spec, name, shape, base).tolist()
+              for name, (base, shape) in parameters(spec, case.variant, case.dims).items()}
     return inputs, params
 
 
@@ -145,8 +188,9 @@ def check_case(case: CaseDef, spec: Spec, inputs: dict, params: dict, trace: lis
     """What is wrong with a generated case: empty if it keeps its flags' promises
     and the rules every case keeps (distinct per-gate weights, non-zero state, distinct rows)."""
     problems = []
+    bases = {name: base for name, (base, _) in parameters(spec, case.variant, case.dims).items()}
     for role in ROLE_ALIASES:
-        arrays = {n: np.asarray(params[n]) for n, e in spec.data["parameters"].items() if e["role"] == role}
+        arrays = {n: np.asarray(params[n]) for n, base in bases.items() if spec.data["parameters"][base]["role"] == role}
         names = list(arrays)
         for a in range(len(names)):
             for b in range(a + 1, len(names)):
@@ -160,6 +204,8 @@ def check_case(case: CaseDef, spec: Spec, inputs: dict, params: dict, trace: lis
         if not np.any(init != 0):
             problems.append(f"{entry['init']} is all zero")
     x = np.asarray(inputs["x"])  # (T, B, I)
+    lengths = case.lengths or [case.dims["T"]] * case.dims["B"]
+    dims = case.dims
     if case.dims["B"] > 1 and any(np.array_equal(x[:, i], x[:, j]) for i in range(x.shape[1]) for j in range(i)):
         problems.append("two batch rows of x are equal")
     pre = np.array([v for step in trace for k, vals in step.items() if k.startswith("pre_") for v in vals])
@@ -170,10 +216,14 @@ def check_case(case: CaseDef, spec: Spec, inputs: dict, params: dict, trace: lis
         "full_precision_inputs": any(
             np.any(np.asarray(v, dtype=np.float64).astype(np.float32).astype(np.float64) != np.asarray(v))
             for v in list(inputs.values()) + list(params.values())),
-        "saturating_50": pre.max() > 50 and pre.min() < -50,
-        "saturating_800": pre.max() > 800 and pre.min() < -800,
-        "large_cell": np.abs(cells).max() >= 5,
+        "saturating_50": pre.size > 0 and pre.max() > 50 and pre.min() < -50,
+        "saturating_800": pre.size > 0 and pre.max() > 800 and pre.min() < -800,
+        "large_cell": cells.size > 0 and np.abs(cells).max() >= 5,
         "large_inputs": np.abs(x).max() >= 100,
+        "short_rows": min(lengths) < dims["T"],
+        "zero_length_row": min(lengths) == 0,
+        "past_boundaries": dims["T"] >= 200 or any(
+            dims[d] > 8 and dims[d] % 8 != 0 for d in ("B", "I", "H")),
         "general": True,
     }
     for flag in case.flags:
@@ -186,4 +236,5 @@ def case_stats(trace: list[dict]) -> dict[str, float]:
     """Figures a reader of a golden file may want: the extremes the case reaches."""
     pre = [v for step in trace for k, vals in step.items() if k.startswith("pre_") for v in vals]
     cells = [v for step in trace for v in step["c"]]
-    return {"max_abs_preactivation": max(abs(v) for v in pre), "max_abs_c": max(abs(v) for v in cells)}
+    return {"max_abs_preactivation": max((abs(v) for v in pre), default=0.0),
+            "max_abs_c": max((abs(v) for v in cells), default=0.0)}

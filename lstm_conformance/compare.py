@@ -8,6 +8,7 @@ import numpy as np
 
 from .expressions import evaluate
 from .spec_loader import Spec
+from .variants import names_of
 
 DTYPES = {"float64": np.float64, "float32": np.float32, "float16": np.float16}
 # ULP errors are reported only where |expected| >= this many times atol: closer to zero the absolute
@@ -94,21 +95,37 @@ def _describe_bad(value: Any) -> str:
     return type(value).__name__
 
 
-def judge_case(spec: Spec, record: dict, dtype: str, result: Any) -> CaseJudgement:
-    """Compare `result` (the adapter's (y, h_n, c_n)) with the golden `record` at `dtype`."""
-    judgement = CaseJudgement()
-    case_id = record["id"]
-    names = spec.output_names
-    atol, rtol = spec.tolerance(dtype)
+def named_outputs(spec: Spec, record: dict, result: Any) -> tuple[dict[str, Any] | None, str | None]:
+    """(outputs by name, None), or (None, why not): compute returns a dict with the spec's output names,
+    forward a tuple in the spec's order (base LSTM only)."""
+    names = names_of(spec, "outputs", record["variant"])
+    if isinstance(result, dict):
+        missing = [n for n in names if n not in result]
+        if missing:
+            return None, (f"compute returned a dict with keys {sorted(result)}, but should return one with "
+                          f"{names} (missing {missing})")
+        return {n: result[n] for n in names}, None
     if not isinstance(result, (tuple, list)) or len(result) != len(names):
         got = f"{type(result).__name__} of length {len(result)}" if isinstance(result, (tuple, list)) else _describe_bad(result)
-        judgement.reasons.append(f"forward returned {got}, but should return a tuple ({', '.join(names)}) [case {case_id}]")
-        for name in names:  # nothing could be checked: every output counts as wrong in the shape table
+        return None, f"forward returned {got}, but should return a tuple ({', '.join(names)})"
+    return dict(zip(names, result)), None
+
+
+def judge_case(spec: Spec, record: dict, dtype: str, result: Any) -> CaseJudgement:
+    """Compare `result` (compute's dict of named outputs, or forward's (y, h_n, c_n)) with the golden
+    `record` at `dtype`; outputs are taken by the spec's names, never by position."""
+    judgement = CaseJudgement()
+    case_id = record["id"]
+    atol, rtol = spec.tolerance(dtype)
+    outputs, problem = named_outputs(spec, record, result)
+    if outputs is None:
+        judgement.reasons.append(f"{problem} [case {case_id}]")
+        for name in names_of(spec, "outputs", record["variant"]):  # nothing could be checked: all count as wrong
             expected_shape = tuple(np.shape(record["expected"][name]))
             judgement.outputs.append(OutputCheck(name, expected_shape, dtype))
         return judgement
     np_dtype = np.dtype(DTYPES[dtype])
-    for name, value in zip(names, result):
+    for name, value in outputs.items():
         expected = np.asarray(record["expected"][name], dtype=np.float64)
         check = OutputCheck(name, expected.shape, dtype)
         judgement.outputs.append(check)
@@ -164,7 +181,7 @@ def judge_case(spec: Spec, record: dict, dtype: str, result: Any) -> CaseJudgeme
             judgement.reasons.append(
                 f"{name}: {int(over.sum())} of {over.size} values off by more than atol={atol:g} + rtol={rtol:g}*|expected|; "
                 f"worst at {tuple(int(i) for i in idx)}: got {float(actual[idx])!r}, expected {float(expected[idx])!r} [case {case_id}]")
-    _check_ranges(spec, record, dtype, dict(zip(names, result)), judgement)
+    _check_ranges(spec, record, dtype, outputs, judgement)
     return judgement
 
 

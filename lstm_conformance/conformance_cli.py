@@ -214,9 +214,11 @@ def _main_all(args: argparse.Namespace, prog: str) -> int:
     if args.format == "json":
         summary = [{k: (report.finite_or_none(v) if isinstance(v, float) else v) for k, v in r.items()} for r in rows]
         text = json.dumps({"ok": report.comparison_ok(rows), "summary": summary,
+                           "coverage": report.coverage_rows(results),
                            "runs": [report.to_json(r) for r in results]}, indent=1, allow_nan=False) + "\n"
     else:
-        text = "\n".join(details + [report.render_summary(rows, args.format, args.verbose)])
+        text = "\n".join(details + [report.render_summary(rows, args.format, args.verbose),
+                                    report.render_coverage(results, args.format)])
     if not _emit(args, prog, text, [f"comparison of {len(rows)} run(s) written to {args.output}"]):
         return EXIT_USAGE
     return EXIT_PASS if report.comparison_ok(rows) else EXIT_FAIL

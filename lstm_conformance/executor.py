@@ -102,19 +102,42 @@ def portable(result: Any) -> Any:
     return one(result)
 
 
+PROTOCOL = "__protocol__"  # the pseudo-method that asks which optional members an adapter has
+
+
+def protocol(adapter: Any) -> dict[str, Any]:
+    """Which of compute / forward the adapter has, and the conventions it declares (feature -> name)."""
+    conventions = getattr(adapter, "conventions", None) or {}
+    return {"compute": callable(getattr(adapter, "compute", None)),
+            "forward": callable(getattr(adapter, "forward", None)),
+            "skip_case": callable(getattr(adapter, "skip_case", None)),
+            "conventions": {str(k): str(v) for k, v in dict(conventions).items()}}
+
+
+def portable_named(result: Any) -> Any:
+    """compute's result: a dict of name -> portable array (anything else is described, as by portable)."""
+    if isinstance(result, dict):
+        return {str(k): portable(v) for k, v in result.items()}
+    return portable(result)
+
+
 def invoke(adapter: Any, method: str, args: tuple) -> Any:
     """Call one adapter method and normalise its result, so that nothing the adapter
     returns can raise later in the harness: forward -> portable(...),
     supports -> bool, skip_reason -> str or None (a missing skip_reason is None)."""
+    if method == PROTOCOL:
+        return protocol(adapter)
     fn = getattr(adapter, method, None)
     if fn is None:
         return None
     result = fn(*args)
     if method == "forward":
         return portable(result)
+    if method == "compute":
+        return portable_named(result)
     if method == "supports":
         return bool(result)
-    if method == "skip_reason":
+    if method in ("skip_reason", "skip_case"):
         return None if result is None or result is False else str(result)
     return result
 

@@ -24,8 +24,9 @@ from . import paths
 from .processes import die_with_parent
 from .reference import run_reference
 from .spec_loader import Spec, format_keypath, load_spec
+from .variants import VariantError, array_dtype, array_shape, check_variant, names_of, parameter_shapes
 
-CASE_SCHEMA = "lstm-golden/1"
+CASE_SCHEMA = "lstm-golden/2"  # 2: variants with features, suffixed parameter names, integer inputs
 MANIFEST_SCHEMA = "lstm-golden-manifest/1"
 CASES_DIR = "cases"
 MANIFEST = "manifest.json"
@@ -466,15 +467,35 @@ def _check_record(record: Any, path: Path, case_id: str, spec: Spec | None) -> N
         raise GoldenError(f"{path}: id={record['id']!r}, but the manifest lists it as {case_id!r}")
     if spec is None:
         return
+    unknown = [f for f in record["flags"] if f not in case_list.FLAG_TEXT]
+    if unknown:
+        raise GoldenError(f"{path}: flags holds {unknown[0]!r}, which is not a known flag; known are "
+                          f"{sorted(case_list.FLAG_TEXT)}")
     dims = record["dims"]
-    for key, kind in (("inputs", "inputs"), ("params", "parameters"), ("expected", "outputs")):
-        for name in spec.data[kind]:
-            if name not in record[key]:
-                raise GoldenError(f"{path}: {key}.{name} is missing")
+    if sorted(dims) != sorted(spec.dimensions):
+        raise GoldenError(f"{path}: dims has {sorted(dims)}, but should have {sorted(spec.dimensions)}")
+    try:
+        variant = check_variant(spec, record["variant"])
+    except VariantError as exc:
+        raise GoldenError(f"{path}: {exc}") from None
+    wanted = {"inputs": {n: array_shape(spec, "inputs", n, variant, dims) for n in names_of(spec, "inputs", variant)},
+              "params": parameter_shapes(spec, variant, dims),
+              "expected": {n: array_shape(spec, "outputs", n, variant, dims) for n in names_of(spec, "outputs", variant)}}
+    for key, shapes in wanted.items():
+        missing, extra = sorted(set(shapes) - set(record[key])), sorted(set(record[key]) - set(shapes))
+        if missing or extra:
+            raise GoldenError(f"{path}: {key} has {sorted(record[key])}, but variant {variant} has {sorted(shapes)} "
+                              f"(missing {missing}, unexpected {extra})")
+        for name, want in shapes.items():
             shape = _nested_shape(record[key][name])
-            want = spec.shape_of(kind, name, dims)
             if shape != want:
                 raise GoldenError(f"{path}: {key}.{name}.shape={shape}, but should be {want} [dims {dims}]")
+            integer = key == "inputs" and array_dtype(spec, "inputs", name) is not None
+            bad = next((v for v in _flatten(record[key][name]) if isinstance(v, bool)
+                        or not isinstance(v, int if integer else (int, float))), None)
+            if bad is not None:
+                raise GoldenError(f"{path}: {key}.{name} holds {bad!r}, but should hold only "
+                                  f"{'integers' if integer else 'numbers'}")
 
 
 def _nested_shape(value: Any) -> tuple[int, ...] | None:

@@ -11,6 +11,7 @@ import numpy as np
 
 from .compare import ULP_MIN_ABS_OVER_ATOL
 from .runner import FAIL, NOT_RUN, PASS, RunResult
+from .variants import describe
 
 TABLE_FORMATS = {"table": "simple", "github": "github"}
 WIDTH = 100  # the text report fits this many columns (--verbose included: long text is wrapped, never clipped)
@@ -94,8 +95,8 @@ def header_lines(result: RunResult) -> list[str]:
 
 
 def render_tables(result: RunResult, fmt: str = "table", verbose: bool = False) -> str:
-    """The header, the three tables and the verdict line; reasons go below the tables, wrapped to WIDTH
-    columns (all of them with `verbose`, else the first of each failing case)."""
+    """The header, the three tables, the reasons (wrapped to WIDTH columns: all of them with `verbose`, else
+    the first of each failing case), the feature coverage table and the verdict line, last."""
     from tabulate import tabulate
 
     tablefmt = TABLE_FORMATS[fmt]
@@ -120,6 +121,7 @@ def render_tables(result: RunResult, fmt: str = "table", verbose: bool = False) 
         headers=["case", "max abs err", "max rel err", "max ULP", "verdict"],
         tablefmt=tablefmt, disable_numparse=True)]
     parts += reason_lines(result, verbose)
+    parts += ["", render_coverage([result], fmt).rstrip("\n")]
     parts += ["", verdict_line(result)]
     return "\n".join(parts) + "\n"
 
@@ -174,7 +176,9 @@ def to_json(result: RunResult) -> dict[str, Any]:
         "verdict": result.verdict,
         "not_run_reason": result.not_run_reason() if result.verdict == NOT_RUN else None,
         "summary": result.summary(),
-        "cases": [{"id": c.id, "status": c.status, "reasons": c.reasons,
+        "coverage": coverage_rows([result]),
+        "cases": [{"id": c.id, "status": c.status, "reasons": c.reasons, "variant": c.variant,
+                   "judged_under": c.judged_under or ["canonical"],
                    "max_abs_err": finite_or_none(c.worst("max_abs_err")),
                    "max_rel_err": finite_or_none(c.worst("max_rel_err")),
                    "max_ulp": finite_or_none(c.worst("max_ulp")),
@@ -184,6 +188,59 @@ def to_json(result: RunResult) -> dict[str, Any]:
                    "value": [{k: (finite_or_none(v) if isinstance(v, float) else v) for k, v in r.items()}
                              for r in value_rows(result)]},
     }
+
+
+# ---------------------------------------------------------------- feature coverage
+
+def families(variant: dict) -> list[str]:
+    """The coverage rows a case counts in: "base", each feature value ("direction=reverse"), and its
+    combination family when it sets several ("direction=reverse, lengths=zero_fill")."""
+    if not variant:
+        return ["base"]
+    singles = [f"{k}={v}" for k, v in sorted(variant.items())]
+    return singles + ([describe(variant)] if len(variant) > 1 else [])
+
+
+def coverage_rows(results: list[RunResult]) -> list[dict[str, Any]]:
+    """Per run and per feature value (and combination family): passed, failed, skipped and errors, the
+    declared conventions it was judged under, and the first reason for a skip."""
+    rows = []
+    for result in results:
+        groups: dict[str, list] = {}
+        for case in result.cases:
+            for family in families(case.variant):
+                groups.setdefault(family, []).append(case)
+        for family in sorted(groups, key=lambda f: (f != "base", f.count(","), f)):
+            cases = groups[family]
+            count = {s: sum(c.status == s for c in cases) for s in ("passed", "failed", "skipped", "error")}
+            skipped = next((c.reasons[0] for c in cases if c.status == "skipped" and c.reasons), "")
+            rows.append({"family": family, "impl": result.impl_ref, "dtype": result.dtype, "passed": count["passed"],
+                         "failed": count["failed"], "skipped": count["skipped"], "errors": count["error"],
+                         "judged_under": sorted({u for c in cases for u in c.judged_under}) or ["canonical"],
+                         "skip_reason": skipped})
+    return rows
+
+
+def render_coverage(results: list[RunResult], fmt: str = "table") -> str:
+    """The feature coverage table: which feature values (and combinations) each run passed, failed or
+    skipped, and under which convention; skip reasons below, numbered."""
+    from tabulate import tabulate
+
+    rows = coverage_rows(results)
+    reasons: dict[str, str] = {}
+    for r in rows:
+        if r["skip_reason"] and r["skip_reason"] not in reasons:
+            reasons[r["skip_reason"]] = f"[{len(reasons) + 1}]"
+    table = _tight(tabulate,
+        [[r["family"], r["impl"], r["dtype"], r["passed"], r["failed"], r["skipped"], r["errors"],
+          ", ".join(r["judged_under"]) + (f" {reasons[r['skip_reason']]}" if r["skip_reason"] else "")]
+         for r in rows],
+        headers=["feature", "impl", "dtype", "pass", "fail", "skip", "error", "judged under [skip reason]"],
+        tablefmt=TABLE_FORMATS[fmt], disable_numparse=True, maxcolwidths=[30, 16, None, None, None, None, None, 24])
+    lines = ["Feature coverage: each feature value and combination, per implementation", table]
+    if reasons:
+        lines += ["", "Skip reasons:"] + [wrap(f"{mark} {reason}", "  ", "      ") for reason, mark in reasons.items()]
+    return "\n".join(lines) + "\n"
 
 
 # ---------------------------------------------------------------- the comparison table (--all)
@@ -262,20 +319,14 @@ def render_summary(rows: list[dict[str, Any]], fmt: str = "table", verbose: bool
     """The comparison table in WIDTH columns: short headers, and each row's note below the table, wrapped."""
     from tabulate import tabulate
 
-    import tabulate as tabulate_module
-
     notes = [(r, r["note"]) for r in rows if r["note"]]
     index = {id(r): f" [{k}]" for k, (r, _) in enumerate(notes, 1)}
-    padding, tabulate_module.MIN_PADDING = tabulate_module.MIN_PADDING, 0  # columns as wide as their text
-    try:
-        table = tabulate(
-            [[r["impl"], r["dtype"], r["passed"], r["failed"], r["skipped"], r["errors"],
-              _fmt(r["worst_err_over_tol"], ".3g"), _fmt(r["max_abs_err"]), r["verdict"] + index.get(id(r), "")]
-             for r in rows],
-            headers=["impl", "dtype", "pass", "fail", "skip", "error", "err/tol", "max abs", "verdict [note]"],
-            tablefmt=TABLE_FORMATS[fmt], disable_numparse=True)
-    finally:
-        tabulate_module.MIN_PADDING = padding
+    table = _tight(tabulate,
+                   [[r["impl"], r["dtype"], r["passed"], r["failed"], r["skipped"], r["errors"],
+                     _fmt(r["worst_err_over_tol"], ".3g"), _fmt(r["max_abs_err"]), r["verdict"] + index.get(id(r), "")]
+                    for r in rows],
+                   headers=["impl", "dtype", "pass", "fail", "skip", "error", "err/tol", "max abs", "verdict [note]"],
+                   tablefmt=TABLE_FORMATS[fmt], disable_numparse=True)
     lines = ["Comparison: every implementation against the goldens",
              "(err/tol: the worst error over the tolerance, <= 1 passes; max abs: the largest absolute error)",
              table]
@@ -286,6 +337,18 @@ def render_summary(rows: list[dict[str, Any]], fmt: str = "table", verbose: bool
     if names:
         lines += ["", "Implementations:"] + [wrap(f"- {impl}: {name}", "", "    ") for impl, name in names]
     return "\n".join(lines) + "\n"
+
+
+def _tight(tabulate: Any, *args: Any, **kwargs: Any) -> str:
+    """tabulate with columns as wide as their text (no padding beyond the two-space gap), for tables
+    with many columns that must fit WIDTH."""
+    import tabulate as tabulate_module
+
+    padding, tabulate_module.MIN_PADDING = tabulate_module.MIN_PADDING, 0
+    try:
+        return tabulate(*args, **kwargs)
+    finally:
+        tabulate_module.MIN_PADDING = padding
 
 
 def finite_or_none(value: float | None) -> float | None:

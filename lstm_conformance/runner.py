@@ -13,7 +13,8 @@ import numpy as np
 from . import paths
 from .adapters import AdapterError
 from .compare import DTYPES, CaseJudgement, judge_case
-from .executor import (DEFAULT_START_TIMEOUT, AdapterMisbehaved, AdapterRaised, CaseTimeout, ProcessExecutor,
+from .variants import array_dtype, names_of
+from .executor import (DEFAULT_START_TIMEOUT, PROTOCOL, AdapterMisbehaved, AdapterRaised, CaseTimeout, ProcessExecutor,
                        ThreadExecutor, WorkerDied)
 from .golden import GoldenCase, GoldenError, load_golden
 from .spec_loader import Spec, SpecError, load_spec
@@ -35,6 +36,8 @@ class CaseResult:
     reasons: list[str] = field(default_factory=list)
     judgement: CaseJudgement | None = None
     seconds: float = 0.0
+    variant: dict = field(default_factory=dict)  # the case's variant (spec features)
+    judged_under: list[str] = field(default_factory=list)  # declared conventions the case was judged under
 
     def worst(self, attr: str) -> float | None:
         return self.judgement.worst(attr) if self.judgement else None
@@ -87,20 +90,33 @@ class RunResult:
 
 
 def case_arrays(spec: Spec, case: GoldenCase, dtype: str) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """Inputs and parameters of a case as arrays of `dtype` (float64 goldens rounded to it)."""
+    """Inputs and parameters of a case as arrays of `dtype` (float64 goldens rounded to it); inputs with a
+    fixed dtype in the spec (seq_lengths: int64) at that dtype."""
     np_dtype = DTYPES[dtype]
     with np.errstate(over="ignore"):
-        inputs = {n: np.asarray(case.record["inputs"][n], dtype=np.float64).astype(np_dtype) for n in spec.input_names}
+        inputs = {n: (np.asarray(case.record["inputs"][n], dtype=array_dtype(spec, "inputs", n))
+                      if array_dtype(spec, "inputs", n) else
+                      np.asarray(case.record["inputs"][n], dtype=np.float64).astype(np_dtype))
+                  for n in names_of(spec, "inputs", case.variant)}
         params = {n: np.asarray(case.record["params"][n], dtype=np.float64).astype(np_dtype)
                   for n in case.record["params"]}
     return inputs, params
 
 
 def run_case(executor: Any, spec: Spec, case: GoldenCase, dtype: str, timeout: float) -> CaseResult:
-    """Run and judge one case; every failure of the implementation lands in the result.
+    """Run and judge one case; every failure of the implementation lands in the result, which also
+    records the case's variant and the declared conventions it was judged under.
 
-    `timeout` bounds the whole case: supports, skip_reason and forward share it.
+    `timeout` bounds the whole case: supports, skip_reason and compute (or forward) share it.
     """
+    result = _run_case(executor, spec, case, dtype, timeout)
+    result.variant = dict(case.variant)
+    conventions = (getattr(executor, "protocol_cache", None) or {}).get("conventions", {})
+    result.judged_under = [f"{f}={c}" for f, c in sorted(conventions.items()) if case.variant.get(f) == c]
+    return result
+
+
+def _run_case(executor: Any, spec: Spec, case: GoldenCase, dtype: str, timeout: float) -> CaseResult:
     start = time.perf_counter()
     deadline = start + timeout
     variant = dict(case.variant)
@@ -118,13 +134,27 @@ def run_case(executor: Any, spec: Spec, case: GoldenCase, dtype: str, timeout: f
         return CaseResult(case.id, "error", [f"{reason} [case {case.id}]"], seconds=time.perf_counter() - start)
 
     try:
+        members = _protocol(executor, call)
+        reason = _convention_skip(spec, case, members["conventions"])
+        if reason:
+            return CaseResult(case.id, "skipped", [reason])
         if not call("supports", variant):
             return CaseResult(case.id, "skipped", [f"the implementation does not support variant {variant}"])
+        if not members["compute"] and variant:
+            return CaseResult(case.id, "skipped", [f"variant {variant} needs compute(inputs, params, variant); "
+                                                   f"the adapter has only forward(x, h0, c0, params, variant), "
+                                                   f"which carries the base LSTM"])
         reason = call("skip_reason", variant, dtype) or _spec_skip_reason(spec, case, dtype)
         if reason:
             return CaseResult(case.id, "skipped", [reason])
         inputs, params = case_arrays(spec, case, dtype)
-        result = call("forward", inputs["x"], inputs["h0"], inputs["c0"], params, variant)
+        reason = call("skip_case", inputs, variant, dtype) if members.get("skip_case") else None
+        if reason:  # a case the implementation refuses for its data (torch: a row of length 0)
+            return CaseResult(case.id, "skipped", [reason])
+        if members["compute"]:
+            result = call("compute", inputs, params, variant)
+        else:
+            result = call("forward", inputs["x"], inputs["h0"], inputs["c0"], params, variant)
     except CaseTimeout as exc:
         return error(f"timeout: {exc}")
     except AdapterRaised as exc:
@@ -138,6 +168,32 @@ def run_case(executor: Any, spec: Spec, case: GoldenCase, dtype: str, timeout: f
         return error(f"the outputs could not be judged: {type(exc).__name__}: {exc}")
     status = "passed" if judgement.passed else "failed"
     return CaseResult(case.id, status, list(judgement.reasons), judgement, seconds)
+
+
+def _protocol(executor: Any, call: Callable[..., Any]) -> dict[str, Any]:
+    """The adapter's optional members (compute, forward, conventions), asked once per executor."""
+    members = getattr(executor, "protocol_cache", None)
+    if members is None:
+        members = call(PROTOCOL)
+        executor.protocol_cache = members
+    return members
+
+
+def _convention_skip(spec: Spec, case: GoldenCase, conventions: dict[str, str]) -> str | None:
+    """An adapter that declares {feature: convention} is judged on the goldens of that convention and
+    skipped on the others: those whose variant names another, and, for the canonical one, those the
+    feature matters in (flagged with the feature's `flag`)."""
+    declared = spec.data["features"]
+    for feature, convention in sorted(conventions.items()):
+        if feature not in declared:
+            continue  # a convention the spec does not know (yet) is not the harness's to judge
+        if feature in case.variant:
+            if case.variant[feature] != convention:
+                return f"follows {feature}={convention}; this case is judged under {feature}={case.variant[feature]}"
+        elif declared[feature].get("flag") in case.flags and convention != declared[feature]["default"]:
+            return f"follows {feature}={convention}; this case is judged under the canonical {feature}=" \
+                   f"{declared[feature]['default']}"
+    return None
 
 
 def _spec_skip_reason(spec: Spec, case: GoldenCase, dtype: str) -> str | None:

@@ -103,7 +103,8 @@ class Spec:
 
     @property
     def dimensions(self) -> list[str]:
-        return list(self.data["dimensions"])
+        """A case's own dimensions (T, B, I, H): not those a variant's features fix (D, L)."""
+        return [n for n, e in self.data["dimensions"].items() if "from" not in e]
 
     @property
     def parameter_names(self) -> list[str]:
@@ -111,6 +112,7 @@ class Spec:
 
     @property
     def input_names(self) -> list[str]:
+        """Every declared input (some exist only under a feature: variants.names_of says which)."""
         return list(self.data["inputs"])
 
     @property
@@ -140,9 +142,6 @@ class Spec:
     def invariants(self) -> list[dict]:
         return list(self.data["invariants"])
 
-    def variant(self, name: str = "base") -> dict:
-        return self.data["variants"][name]
-
 
 def dim_terms(dim: str | int) -> list[tuple[int, str | None]]:
     """A shape entry as (coefficient, dimension or None) terms: "4 * H + I" -> [(4, "H"), (1, "I")]."""
@@ -163,9 +162,20 @@ def dim_terms(dim: str | int) -> list[tuple[int, str | None]]:
     return terms
 
 
+def dim_products(dim: str | int) -> list[tuple[int, list[str]]]:
+    """A shape entry as (coefficient, dimensions multiplied) terms: "L * D" -> [(1, ["L", "D"])]."""
+    if isinstance(dim, int):
+        return [(dim, [])]
+    terms = []
+    for term in str(dim).split("+"):
+        factors = [f.strip() for f in term.split("*")]
+        terms.append((math.prod(int(f) for f in factors if f.isdigit()), [f for f in factors if not f.isdigit()]))
+    return terms
+
+
 def eval_dim(dim: str | int, dims: dict[str, int]) -> int:
-    """A shape entry: an int, a dimension name, or a sum of (multiples of) them like "4 * H + I"."""
-    return sum(coef * (1 if name is None else dims[name]) for coef, name in dim_terms(dim))
+    """A shape entry: an int, a dimension name, or a sum of products of them like "4 * H + I" or "D * H"."""
+    return sum(coef * math.prod(dims[name] for name in names) for coef, names in dim_products(dim))
 
 
 def load_spec(path: str | Path | None = None) -> Spec:
@@ -296,8 +306,10 @@ def _check_semantics(spec: Spec, fail) -> None:
     dims = set(d["dimensions"])
     for kind in ("inputs", "parameters", "outputs"):
         for name, entry in d[kind].items():
-            for i, dim in enumerate(entry["shape"]):
-                _check_dim(dim, dims, (kind, name, "shape", i), fail)
+            for key in ("shape", "stacked_shape"):
+                for i, dim in enumerate(entry.get(key, [])):
+                    _check_dim(dim, dims, (kind, name, key, i), fail)
+    _check_features(spec, fail)
     activation_names = set(d["activations"])
     for name, entry in d["activations"].items():
         expr = _parse(entry["definition"], ("activations", name, "definition"), fail)
@@ -373,14 +385,55 @@ def _check_semantics(spec: Spec, fail) -> None:
             spec.invariant_checks[inv["name"]] = expr
 
 
-def _check_dim(dim: str | int, dims: set[str], keypath: Sequence[Any], fail) -> None:
-    try:
-        terms = dim_terms(dim)
-    except ValueError as exc:
-        raise fail(keypath, str(exc)) from None
-    for _, name in terms:
-        if name is not None and name not in dims:
-            raise fail(keypath, f"unknown dimension {name!r}; the spec defines {sorted(dims)}")
+def _check_dim(dim: str | int, dims: set[str], keypath: Sequence[Any], fail, products: bool = True) -> None:
+    """A shape entry names only known dimensions; without `products` (packings, whose sizes are solved
+    for) a term may name one dimension only."""
+    if not products:
+        try:
+            dim_terms(dim)
+        except ValueError as exc:
+            raise fail(keypath, str(exc)) from None
+    for _, names in dim_products(dim):
+        for name in names:
+            if not name.isidentifier():
+                raise fail(keypath, f"shape entry {dim!r}: {name!r} is neither a number nor a dimension name")
+            if name not in dims:
+                raise fail(keypath, f"unknown dimension {name!r}; the spec defines {sorted(dims)}")
+
+
+def _check_features(spec: Spec, fail) -> None:
+    """Features and structure: what the schema cannot say about them."""
+    d = spec.data
+    feats, runs = d["features"], set(d["structure"]["names"]["run"])
+    for name in ("direction", "num_layers", "lengths", "empty_rows"):  # the ones the structure is built from
+        if name not in feats:
+            raise fail(("features",), f"the feature {name!r} is missing; the sequence structure is built from it")
+    for name, feat in feats.items():
+        keypath = ("features", name)
+        if feat["type"] == "string" and "values" not in feat:
+            raise fail(keypath, "a string feature needs `values`")
+        if feat["type"] == "string" and feat["default"] is not None and feat["default"] not in feat["values"]:
+            raise fail(keypath + ("default",), f"{feat['default']!r} is not among its values {sorted(feat['values'])}")
+        for other in feat.get("requires", []):
+            if other not in feats:
+                raise fail(keypath + ("requires",), f"unknown feature {other!r}; the spec declares {sorted(feats)}")
+        for value, entry in feat.get("values", {}).items():
+            unknown = set(entry.get("runs", [])) - runs
+            if unknown:
+                raise fail(keypath + ("values", value, "runs"), f"{sorted(unknown)} not in structure.names.run {sorted(runs)}")
+    if set(feats["direction"]["values"][feats["direction"]["default"]].get("runs", [])) != {"forward"}:
+        raise fail(("features", "direction", "default"), "the default direction must have runs [forward]")
+    for kind in ("inputs", "outputs"):
+        for name, entry in d[kind].items():
+            if "when" in entry and entry["when"] not in feats:
+                raise fail((kind, name, "when"), f"unknown feature {entry['when']!r}; the spec declares {sorted(feats)}")
+    for dim, entry in d["dimensions"].items():
+        if "from" in entry and entry["from"] not in feats:
+            raise fail(("dimensions", dim, "from"), f"unknown feature {entry['from']!r}")
+    for dim, expr in d["structure"]["layer_input"].items():
+        if dim not in d["dimensions"]:
+            raise fail(("structure", "layer_input", dim), f"unknown dimension {dim!r}")
+        _check_dim(expr, set(d["dimensions"]), ("structure", "layer_input", dim), fail)
 
 
 def _check_packings(spec: Spec, fail) -> None:
@@ -396,7 +449,7 @@ def _check_packings(spec: Spec, fail) -> None:
         for tname, tensor in packing.tensors.items():
             tpath = keypath + ("tensors", tname)
             for i, dim in enumerate(tensor.shape):
-                _check_dim(dim, set(dims), tpath + ("shape", i), fail)
+                _check_dim(dim, set(dims), tpath + ("shape", i), fail, products=False)
             try:
                 built = block_shape(tensor.block, lambda p: spec.shape_of("parameters", p, dims))
             except PackingError as exc:
@@ -409,7 +462,7 @@ def _check_packings(spec: Spec, fail) -> None:
 
 
 # distinct sizes, so that a swapped dimension shows in the dry run
-_DRY_DIMS = {"T": 7, "B": 5, "I": 3, "H": 2}
+_DRY_DIMS = {"T": 7, "B": 5, "I": 3, "H": 2, "D": 1, "L": 1}  # D, L: one layer, one run (the step's own shapes)
 
 
 def _row_shape(shape: list, drop: Sequence[str], dims: dict[str, int]) -> tuple[int, ...]:

@@ -49,3 +49,16 @@ def project_copy(tmp_path: Path) -> Path:
     for name in ("spec", "golden"):
         shutil.copytree(ROOT / name, tmp_path / name)
     return tmp_path
+
+
+def _golden_variants() -> dict[str, dict]:
+    import json
+
+    cases = Path(__file__).resolve().parent.parent / "golden" / "cases"
+    return {p.stem: json.loads(p.read_text(encoding="utf-8"))["variant"] for p in sorted(cases.glob("*.json"))}
+
+
+GOLDEN_VARIANTS = _golden_variants()          # case id -> variant, for every golden case
+ALL_IDS = sorted(GOLDEN_VARIANTS)
+BASE_IDS = sorted(c for c, v in GOLDEN_VARIANTS.items() if not v)  # the base LSTM: what forward-only adapters run
+BASE_ARGS = [arg for cid in BASE_IDS for arg in ("--cases", cid)]

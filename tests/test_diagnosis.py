@@ -13,6 +13,8 @@ from lstm_conformance.conventions import load_conventions
 from lstm_conformance.diagnosis import diagnose
 from lstm_conformance.spec_loader import SpecError
 from tests import broken_adapters as B
+from lstm_conformance.golden import load_golden
+from tests.conftest import BASE_IDS
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -161,7 +163,8 @@ def test_a_packing_side_gate_order_names_the_packing(hypotheses):
 # ---------------------------------------------------------------- localization: what the data shows
 
 def _localized(spec, hypotheses, adapter, patterns=None):
-    result = diagnose(adapter(), dtype="float64", spec=spec, hypotheses=hypotheses, patterns=patterns)
+    """Diagnose one catalog adapter (forward only: the base cases, unless `patterns` says otherwise)."""
+    result = diagnose(adapter(), dtype="float64", spec=spec, hypotheses=hypotheses, patterns=patterns or BASE_IDS)
     assert result.localization is not None, result.lines()
     return result, result.localization
 
@@ -226,8 +229,10 @@ def test_an_error_that_grows_with_t_is_measured(spec, hypotheses):
 def test_batch_first_output_is_named_and_its_shape_localized(spec, hypotheses):
     result, loc = _localized(spec, hypotheses, B.BatchFirstOutput)
     assert [f.hypothesis.id for f in result.explained_by] == [B.BatchFirstOutput.convention]
-    assert len(result.failing) == 20 and result.judged == 21  # T = B = 1 cannot show it
-    assert loc.outputs["y"]["wrong_shape"] == result.failing
+    one_step_one_row = [c for c in BASE_IDS if c.startswith("base-T1-B1-")]  # T = B = 1 cannot show it
+    assert len(result.failing) == len(BASE_IDS) - len(one_step_one_row) and result.judged == len(BASE_IDS)
+    dims = {c.id: c.dims for c in load_golden(spec=spec)}
+    assert loc.outputs["y"]["wrong_shape"] == [c for c in result.failing if dims[c]["T"] != dims[c]["B"]]
     assert loc.outputs["h_n"]["passes"] == loc.outputs["c_n"]["passes"] == result.failing
     assert loc.finding("shape").data["as_dims"] == ["B", "T", "H"]
     assert "it returns y batch-first, (B, T, H)" in "\n".join(result.lines())

@@ -143,10 +143,11 @@ def test_trace_keeps_the_step_invariants(spec, golden_cases):
     checked = set()
     for case in golden_cases:
         trace: list = []
-        run_reference(spec, case.record["inputs"], case.record["params"], mode="float", trace=trace)
+        run_reference(spec, case.record["inputs"], case.record["params"], variant=case.variant, mode="float",
+                      trace=trace)
         for step in trace:
             values = {k: np.array(v) for k, v in step.items() if k in step_quantities}
-            env = {k: np.array(v) for k, v in step.items() if k not in ("t", "b")}
+            env = {k: np.array(v) for k, v in step.items() if k not in ("t", "b", "layer", "run")}
             for check in check_invariants(spec, values, env, atol, rtol):
                 assert check.ok, (case.id, step["t"], check)
                 checked.add(check.name)
@@ -165,8 +166,15 @@ def test_bad_inputs_are_named(spec):
         run_reference(spec, inputs, params)
     with pytest.raises(ReferenceError_, match="mode='fast'"):
         run_reference(spec, inputs, _params(), mode="fast")
-    with pytest.raises(ReferenceError_, match="matches no variant"):
+    with pytest.raises(ReferenceError_, match=r"variant.peepholes: unknown feature; the spec declares \['direction'"):
         run_reference(spec, inputs, _params(), variant={"peepholes": True})
+    with pytest.raises(ReferenceError_, match="which variant {} does not use: the reference never ignores an input"):
+        run_reference(spec, {**inputs, "seq_lengths": [1]}, _params())
+    with pytest.raises(ReferenceError_, match=r"seq_lengths=\[2\], but should be B=1 integers in \[0, T=1\]"):
+        run_reference(spec, {**inputs, "seq_lengths": [2]}, _params(), variant={"lengths": "zero_fill"})
+    with pytest.raises(ReferenceError_, match=r"parameters lack \['W_i_reverse'"):
+        run_reference(spec, {**inputs, "h0": [[[0.5]], [[0.5]]], "c0": [[[2.0]], [[2.0]]]}, _params(),
+                      variant={"direction": "bidirectional"})
 
 
 def test_list_ops_matvec_sums_explicitly():

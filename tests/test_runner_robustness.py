@@ -17,6 +17,9 @@ import pytest
 
 from lstm_conformance.runner import run_conformance
 from tests import broken_adapters as ba
+from tests.conftest import ALL_IDS, BASE_ARGS, BASE_IDS
+
+N = len(BASE_IDS)
 
 ROOT = Path(__file__).resolve().parent.parent
 MODULE = "tests.broken_adapters"
@@ -37,8 +40,8 @@ def statuses(run) -> dict[str, str]:
 # ---------------------------------------------------------------- exceptions
 
 def test_exception_is_an_error_on_every_case():
-    run = run_conformance(ba.Raises(), isolate=False, timeout=10)
-    assert run.summary() == {"passed": 0, "failed": 0, "skipped": 0, "errors": 21}
+    run = run_conformance(ba.Raises(), isolate=False, timeout=10, patterns=BASE_IDS)
+    assert run.summary() == {"passed": 0, "failed": 0, "skipped": 0, "errors": N}
     assert not run.ok
     for case in run.cases:
         assert case.reasons == [f"raised RuntimeError: simulated kernel failure: CUDNN_STATUS_BAD_PARAM [case {case.id}]"]
@@ -153,36 +156,36 @@ def test_abort_is_reported_per_case_and_a_fresh_worker_serves_the_next():
 # ---------------------------------------------------------------- skips
 
 def test_unsupported_variant_is_skipped_not_failed():
-    run = run_conformance(f"{MODULE}:Unsupported", isolate=False, timeout=10)
-    assert run.summary() == {"passed": 0, "failed": 0, "skipped": 21, "errors": 0}
+    run = run_conformance(f"{MODULE}:Unsupported", isolate=False, timeout=10, patterns=BASE_IDS)
+    assert run.summary() == {"passed": 0, "failed": 0, "skipped": N, "errors": 0}
     assert not run.ok and run.verdict == "NOT RUN"  # nothing was judged: never a pass
-    assert run.not_run_reason() == "21 skipped: the implementation does not support variant {}"
+    assert run.not_run_reason() == f"{N} skipped: the implementation does not support variant {{}}"
     assert all(c.reasons == ["the implementation does not support variant {}"] for c in run.cases)
 
 
 def test_skip_reason_skips_with_that_reason():
-    at64 = run_conformance(f"{MODULE}:NoFloat64", dtype="float64", isolate=False, timeout=10)
-    assert at64.summary() == {"passed": 0, "failed": 0, "skipped": 21, "errors": 0}
+    at64 = run_conformance(f"{MODULE}:NoFloat64", dtype="float64", isolate=False, timeout=10, patterns=BASE_IDS)
+    assert at64.summary() == {"passed": 0, "failed": 0, "skipped": N, "errors": 0}
     assert all(c.reasons == [ba.NoFloat64.SKIP_REASON] for c in at64.cases)
-    at32 = run_conformance(f"{MODULE}:NoFloat64", dtype="float32", isolate=False, timeout=10)
-    assert at32.summary() == {"passed": 21, "failed": 0, "skipped": 0, "errors": 0}
+    at32 = run_conformance(f"{MODULE}:NoFloat64", dtype="float32", isolate=False, timeout=10, patterns=BASE_IDS)
+    assert at32.summary() == {"passed": N, "failed": 0, "skipped": 0, "errors": 0}
 
 
 @pytest.mark.parametrize("isolation", [[], ["--no-isolation"]])
 def test_cli_not_run_when_every_case_is_skipped(isolation):
-    proc = run_cli("--impl", f"{MODULE}:NoFloat64", *isolation)
+    proc = run_cli("--impl", f"{MODULE}:NoFloat64", *isolation, *BASE_ARGS)
     assert proc.returncode == 1, proc.stderr  # nothing was judged: not a pass
     assert proc.stdout.rstrip().endswith(
-        f"NOT RUN: nothing was judged, 21 skipped: {ba.NoFloat64.SKIP_REASON} (no float64, float64)")
+        f"NOT RUN: nothing was judged, {N} skipped: {ba.NoFloat64.SKIP_REASON} (no float64, float64)")
     assert "SKIPPED" in proc.stdout
-    proc = run_cli("--impl", f"{MODULE}:NoFloat64", *isolation, "--format", "json")
+    proc = run_cli("--impl", f"{MODULE}:NoFloat64", *isolation, "--format", "json", *BASE_ARGS)
     assert proc.returncode == 1, proc.stderr
     doc = json.loads(proc.stdout)
-    assert doc["verdict"] == "NOT RUN" and doc["not_run_reason"] == f"21 skipped: {ba.NoFloat64.SKIP_REASON}"
+    assert doc["verdict"] == "NOT RUN" and doc["not_run_reason"] == f"{N} skipped: {ba.NoFloat64.SKIP_REASON}"
     # one dtype judged, one not: still not a pass
-    proc = run_cli("--impl", f"{MODULE}:NoFloat64", *isolation, "--dtype", "float32", "--dtype", "float64")
+    proc = run_cli("--impl", f"{MODULE}:NoFloat64", *isolation, "--dtype", "float32", "--dtype", "float64", *BASE_ARGS)
     assert proc.returncode == 1, proc.stderr
-    assert "PASS: 21 passed" in proc.stdout and "NOT RUN: nothing was judged" in proc.stdout
+    assert f"PASS: {N} passed" in proc.stdout and "NOT RUN: nothing was judged" in proc.stdout
 
 
 # ---------------------------------------------------------------- exit codes
@@ -190,7 +193,7 @@ def test_cli_not_run_when_every_case_is_skipped(isolation):
 def test_cli_exit_0_for_the_numpy_default():
     proc = run_cli()
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr
-    assert proc.stdout.rstrip().endswith("PASS: 21 passed, 0 failed, 0 skipped, 0 errors (numpy (lstm_impl), float64)")
+    assert proc.stdout.rstrip().endswith(f"PASS: {len(ALL_IDS)} passed, 0 failed, 0 skipped, 0 errors (numpy (lstm_impl), float64)")
 
 
 def test_cli_exit_1_for_a_failing_adapter():
@@ -212,7 +215,7 @@ USAGE_ERRORS = [
     (["--impl", "no_such_module_xyz:Adapter"], "cannot import module 'no_such_module_xyz'"),
     (["--impl", f"{MODULE}:factory_raises"],
      f"calling '{MODULE}:factory_raises'() failed: RuntimeError: simulated: the framework is not installed"),
-    (["--impl", f"{MODULE}:NotAnAdapter", "--no-isolation"], "lacks ['supports', 'forward']"),
+    (["--impl", f"{MODULE}:NotAnAdapter", "--no-isolation"], "lacks ['supports', 'compute or forward']"),
     (["--impl", f"{MODULE}:factory_raises", "--no-isolation"], "RuntimeError: simulated: the framework is not installed"),
     (["--cases", "no-such-case-*"], "no golden case matches ['no-such-case-*']"),
     (["--timeout", "0"], "--timeout=0.0, but should be a number of seconds in (0, 86400]"),

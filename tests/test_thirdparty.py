@@ -13,12 +13,14 @@ import sys
 import numpy as np
 import pytest
 
+from tests.conftest import BASE_IDS
+
 from lstm_conformance.adapters import BUILTIN, load_adapter
 from lstm_conformance.packing_convert import to_packing
 from lstm_conformance.runner import run_conformance
 
-FRAMEWORK = {"torch": "torch", "torch-cell": "torch", "onnxruntime": "onnxruntime", "keras": "keras",
-             "keras-jax": "keras", "flax": "flax", "flax-optimized": "flax"}
+FRAMEWORK = {"torch": "torch", "torch-cell": "torch", "onnxruntime": "onnxruntime", "onnx-reference": "onnx",
+             "keras": "keras", "keras-jax": "keras", "flax": "flax", "flax-optimized": "flax"}
 # What each implementation does on the goldens; anything else fails the test.
 #   "pass": every case passes; "skip: <words>": every case skipped with a reason containing <words>;
 #   "fail-float32-accurate": every case fails, all within the float32 tolerance (a float64 run
@@ -46,10 +48,10 @@ def test_every_third_party_builtin_is_covered():
 @pytest.mark.parametrize("impl", sorted(FRAMEWORK))
 def test_adapter_against_the_goldens(spec, impl, dtype):
     _require(FRAMEWORK[impl])
-    result = run_conformance(impl, dtype=dtype, spec=spec)
+    result = run_conformance(impl, dtype=dtype, spec=spec, patterns=BASE_IDS)  # forward adapters: the base LSTM
     expected = EXPECTED.get((impl, dtype), "pass")
     statuses = {c.id: c.status for c in result.cases}
-    assert len(statuses) == 21
+    assert len(statuses) == len(BASE_IDS)
     if expected == "pass":
         bad = {c.id: c.reasons[0] if c.reasons else c.status for c in result.cases if c.status != "passed"}
         assert not bad, f"{impl} at {dtype}: {len(bad)} case(s) did not pass, e.g. {dict(list(bad.items())[:3])}"
@@ -151,7 +153,8 @@ class _ProbeAdapter:
             def run(self, x, h0, c0, params):
                 if x.dtype.name in fails_at:
                     raise KeyError("W_x")
-                return NumpyLSTMAdapter().forward(x, h0, c0, params, {})
+                out = NumpyLSTMAdapter().compute({"x": x, "h0": h0, "c0": c0}, params, {})
+                return out["y"], out["h_n"], out["c_n"]
 
         return Probe()
 

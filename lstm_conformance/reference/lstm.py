@@ -8,6 +8,8 @@ from typing import Any, Callable, Mapping
 
 from ..expressions import Expression, evaluate, parse_expression
 from ..spec_loader import Spec
+from ..variants import (Structure, VariantError, array_dtype, array_shape, names_of, parameter_name,
+                        parameter_names, parameter_shapes, structure)
 from . import scalar_math
 from .vectors import ListOps, apply
 
@@ -74,16 +76,24 @@ def _activation(definition: Expression, ops: ListOps, functions: dict[str, Calla
     return activation
 
 
-def resolve_variant(spec: Spec, variant: Mapping[str, Any]) -> tuple[str, dict[str, Expression]]:
-    """The spec variant whose settings equal `variant`, and its equations."""
-    for name, entry in spec.data["variants"].items():
-        if dict(entry["settings"]) == dict(variant):
-            equations = dict(spec.equations)
-            if entry.get("equations"):
-                raise ReferenceError_(f"variant {name!r} replaces equations, which this reference does not run yet")
-            return name, equations
-    raise ReferenceError_(f"variant={dict(variant)!r} matches no variant in the spec "
-                          f"({ {n: v['settings'] for n, v in spec.data['variants'].items()} })")
+def resolve_variant(spec: Spec, variant: Mapping[str, Any]) -> tuple[Structure, dict[str, Expression]]:
+    """The sequence structure of `variant` and the step equations it runs (a variant the spec does not
+    allow is an error, never silently the base LSTM)."""
+    try:
+        st = structure(spec, variant)
+    except VariantError as exc:
+        raise ReferenceError_(str(exc)) from None
+    if st.lengths not in (None, *RUNS_LENGTHS):
+        raise ReferenceError_(f"lengths={st.lengths!r}: this reference runs only {RUNS_LENGTHS}")
+    if st.empty_rows not in RUNS_EMPTY_ROWS:
+        raise ReferenceError_(f"empty_rows={st.empty_rows!r}: this reference runs only {RUNS_EMPTY_ROWS}")
+    return st, dict(spec.equations)
+
+
+# The padding conventions this reference can run (spec `features`): the canonical one and ONNX Runtime's
+# rule for rows of length 0. Another convention is an error here, not a silent base run.
+RUNS_LENGTHS = ("zero_fill",)
+RUNS_EMPTY_ROWS = ("initial_state", "zeros")
 
 
 def run_reference(spec: Spec, inputs: Mapping[str, list], params: Mapping[str, list], *,
@@ -91,38 +101,175 @@ def run_reference(spec: Spec, inputs: Mapping[str, list], params: Mapping[str, l
                   trace: list | None = None) -> dict[str, list]:
     """Outputs (nested lists of float) of the spec's LSTM on nested-list inputs.
 
-    `inputs` and `params` are keyed by the spec's names. If `trace` is a list, one
-    dict of step quantities (as floats) per (t, b) is appended to it.
+    `inputs` and `params` are keyed by the spec's names under `variant`. If `trace` is a list,
+    one dict of step quantities (as floats) per (layer, run, t, b) is appended to it.
     """
-    _, equations = resolve_variant(spec, variant or {})
+    variant = dict(variant or {})
+    st, equations = resolve_variant(spec, variant)
     ops, functions, to_number, to_float = _backend(spec, mode)
-    dims = _check_shapes(spec, inputs, params)
+    dims = _check_shapes(spec, st, variant, inputs, params)
+    lengths = _lengths(spec, inputs, variant, dims)
     with decimal.localcontext(scalar_math.DECIMAL_CONTEXT):
-        p = {name: _convert(params[name], to_number, name) for name in spec.parameter_names}
-        xs = {name: _convert(inputs[name], to_number, name) for name in spec.input_names}
-        return _run(spec, equations, ops, functions, to_float, dims, p, xs, trace)
+        p = {name: _convert(params[name], to_number, name) for name in params}
+        xs = {name: _convert(inputs[name], to_number, name) for name in names_of(spec, "inputs", variant)
+              if array_dtype(spec, "inputs", name) is None}
+        step = Step(spec, equations, ops, functions, to_float, trace)
+        return _run_stack(spec, st, step, variant, dims, p, xs, lengths)
 
 
-def _check_shapes(spec: Spec, inputs: Mapping[str, list], params: Mapping[str, list]) -> dict[str, int]:
+def _check_shapes(spec: Spec, st: Structure, variant: dict, inputs: Mapping[str, list],
+                  params: Mapping[str, list]) -> dict[str, int]:
+    """The case's dimensions, read off x and the first layer's parameters; every array checked."""
+    want_params = parameter_names(spec, variant)
+    for kind, given, want in (("parameters", params, want_params), ("inputs", inputs, names_of(spec, "inputs", variant))):
+        missing, extra = [n for n in want if n not in given], [n for n in given if n not in want]
+        if missing or extra:
+            raise ReferenceError_(f"{kind} lack {missing} and have unexpected {extra} [variant {variant}]"
+                                  if missing and extra else f"{kind} lack {missing} [variant {variant}]" if missing
+                                  else f"{kind} have {extra}, which variant {variant} does not use: "
+                                       f"the reference never ignores an input")
     dims: dict[str, int] = {}
-    # dimensions are read off the parameters first (they fix H and I), then the inputs
-    for kind, given in (("parameters", params), ("inputs", inputs)):
-        missing = [n for n in spec.data[kind] if n not in given]
-        if missing:
-            raise ReferenceError_(f"{kind} lack {missing}")
-        for name, entry in spec.data[kind].items():
-            shape = _shape(given[name])
-            if len(shape) != len(entry["shape"]):
-                raise ReferenceError_(f"{name} has shape {shape}, but should have {len(entry['shape'])} axes {entry['shape']}")
+    # dimensions are read off layer 0's parameters first (they fix H and I), then the inputs
+    for kind, name in [("parameters", n) for n in spec.parameter_names] + [("inputs", n) for n in inputs]:
+        entry, value = spec.data[kind][name], (params if kind == "parameters" else inputs)[name]
+        shape = _shape(value)
+        if len(shape) == len(entry["shape"]):
             for size, dim in zip(shape, entry["shape"]):
                 if isinstance(dim, str) and dim in spec.data["dimensions"]:
                     dims.setdefault(dim, size)
-    for kind, given in (("inputs", inputs), ("parameters", params)):
-        for name in spec.data[kind]:
-            want = spec.shape_of(kind, name, dims)
-            if _shape(given[name]) != want:
-                raise ReferenceError_(f"{name}.shape={_shape(given[name])}, but should be {want} [dims {dims}]")
+    missing_dims = [d for d in spec.dimensions if d not in dims]
+    if missing_dims:
+        raise ReferenceError_(f"cannot tell dimension(s) {missing_dims} from the arrays given")
+    for name, shape in parameter_shapes(spec, variant, dims).items():
+        if _shape(params[name]) != shape:
+            raise ReferenceError_(f"{name}.shape={_shape(params[name])}, but should be {shape} [dims {dims}]")
+    for name in inputs:
+        want = array_shape(spec, "inputs", name, variant, dims)
+        if _shape(inputs[name]) != want:
+            raise ReferenceError_(f"{name}.shape={_shape(inputs[name])}, but should be {want} [dims {dims}]")
     return dims
+
+
+def _lengths(spec: Spec, inputs: Mapping[str, list], variant: dict, dims: dict[str, int]) -> list[int]:
+    """Each row's length: the input declared `when: lengths` when rows have lengths, else T for every row."""
+    if "lengths" not in variant:
+        return [dims["T"]] * dims["B"]
+    (name,) = [n for n, e in spec.data["inputs"].items() if e.get("when") == "lengths"]
+    values = inputs[name]
+    if any(isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= dims["T"] for v in values):
+        raise ReferenceError_(f"{name}={values!r}, but should be B={dims['B']} integers in [0, T={dims['T']}]")
+    return list(values)
+
+
+class Step:
+    """The spec's step equations for one batch row, with the backend that evaluates them."""
+
+    def __init__(self, spec: Spec, equations: dict[str, Expression], ops: ListOps, functions: dict,
+                 to_float: Callable[[Any], float], trace: list | None) -> None:
+        self.spec, self.equations, self.ops, self.functions = spec, equations, ops, functions
+        self.to_float, self.trace = to_float, trace
+        self.state_spec = spec.data["step"]["state"]
+        self.traced = preactivations(spec, equations) if trace is not None else {}
+
+    def __call__(self, params: dict, x_t: dict, state: dict, where: dict) -> dict:
+        """One step: every equation's value, from the parameters, this step's inputs and the state."""
+        env = {**params, **x_t, **state}
+        for name, expr in self.equations.items():
+            env[name] = evaluate(expr, env, self.ops, self.functions)
+        if self.trace is not None:
+            values = {k: _to_floats(env[k], self.to_float) for k in list(self.state_spec) + list(self.equations)}
+            for name, expr in self.traced.items():
+                values[name] = _to_floats(evaluate(expr, env, self.ops, self.functions), self.to_float)
+            self.trace.append({**where, **values})
+        return env
+
+    def next_state(self, env: dict) -> dict:
+        return {s: env[e["next"]] for s, e in self.state_spec.items()}
+
+
+def run_one(step: Step, params: dict, x: list, init: list[dict], lengths: list[int], reverse: bool,
+            where: dict) -> tuple[list[list[dict | None]], list[dict]]:
+    """One run (direction) of one layer over every row: row b runs its first lengths[b] steps, forward or
+    from lengths[b] - 1 down to 0, and never reads x past its length.
+
+    Returns (values[t][b]: the step's equation values, None past the row's length; final state per row).
+    """
+    T, B = len(x), len(init)
+    step_inputs = step.spec.step_inputs  # {"x_t": "x"}
+    values: list[list[dict | None]] = [[None] * B for _ in range(T)]
+    final = []
+    for b in range(B):
+        state = dict(init[b])
+        order = range(lengths[b] - 1, -1, -1) if reverse else range(lengths[b])
+        for t in order:
+            env = step(params, {name: x[t][b] for name in step_inputs}, state, {**where, "t": t, "b": b})
+            values[t][b] = env
+            state = step.next_state(env)
+        final.append(state)
+    return values, final
+
+
+def _run_stack(spec: Spec, st: Structure, step: Step, variant: dict, dims: dict[str, int], p: dict, xs: dict,
+               lengths: list[int]) -> dict[str, list]:
+    """Layers of runs around the step; layer k >= 1 reads layer k-1's y. Outputs as the spec names them."""
+    T, B = dims["T"], dims["B"]
+    outputs_spec = spec.data["outputs"]
+    all_steps = [n for n, e in outputs_spec.items() if e["take"] == "all_steps"]
+    layer_input = xs["x"]  # (T, B, I); then (T, B, D*H)
+    finals: dict[str, list] = {n: [] for n, e in outputs_spec.items() if e["take"] != "all_steps"}
+    per_step: dict[str, list] = {}
+    for layer in range(st.L):
+        runs_values = []
+        for run, direction in enumerate(st.runs):
+            index = layer * st.D + run  # the state's place in (L * D, B, H)
+            params = {base: p[parameter_name(spec, st, base, layer, run)] for base in spec.parameter_names}
+            init = [{s: _initial(xs[e["init"]], st, index, b) for s, e in step.state_spec.items()} for b in range(B)]
+            values, final = run_one(step, params, layer_input, init, lengths, direction == "reverse",
+                                    {"layer": layer, "run": run})
+            runs_values.append(values)
+            for name in finals:
+                finals[name].append([_final(spec, st, name, final[b], lengths[b], step.ops) for b in range(B)])
+        per_step = {}
+        for name in all_steps:
+            width = array_shape(spec, "outputs", name, variant, dims)[-1] // st.D  # one run's part of (.., D*H)
+            source = outputs_spec[name]["from"]
+            per_step[name] = [[_concat([_step_value(v[t][b], source, width, step.ops) for v in runs_values])
+                               for b in range(B)] for t in range(T)]
+        layer_input = per_step[all_steps[0]]  # the layer's y is the next layer's x
+    out = {name: _to_floats(per_step[name], step.to_float) for name in all_steps}
+    for name, stack in finals.items():  # stack[layer * D + run][b]
+        out[name] = _to_floats(stack if st.stacked else stack[0], step.to_float)
+    return out
+
+
+def _initial(value: list, st: Structure, index: int, b: int) -> Any:
+    """Row b's initial state for the run at `index`: from (L * D, B, H) when stacked, else (B, H)."""
+    return value[index][b] if st.stacked else value[b]
+
+
+def _final(spec: Spec, st: Structure, name: str, state: dict, length: int, ops: ListOps) -> Any:
+    """A last_step output of one row: the state after its last valid step (a row of length 0 keeps its
+    initial state, or returns zeros under empty_rows=zeros)."""
+    source = spec.data["outputs"][name]["from"]
+    (state_name,) = [s for s, e in spec.data["step"]["state"].items() if e["next"] == source]
+    value = state[state_name]
+    if length == 0 and st.empty_rows == "zeros":
+        return _zeros_like(value, ops)
+    return value
+
+
+def _step_value(env: dict | None, source: str, width: int, ops: ListOps) -> list:
+    """An all_steps output's value at one (t, b): exactly 0 past the row's length."""
+    return [ops.zero] * width if env is None else env[source]
+
+
+def _zeros_like(value: Any, ops: ListOps) -> Any:
+    return [_zeros_like(v, ops) for v in value] if isinstance(value, list) else ops.zero
+
+
+def _concat(parts: list[list]) -> list:
+    """[forward | reverse] along the last axis."""
+    return [v for part in parts for v in part]
 
 
 def preactivations(spec: Spec, equations: Mapping[str, Expression]) -> dict[str, Expression]:
@@ -134,40 +281,6 @@ def preactivations(spec: Spec, equations: Mapping[str, Expression]) -> dict[str,
             arg = ast.get_source_segment(expr.text, tree.args[0]) or ast.unparse(tree.args[0])
             out[f"pre_{name}"] = parse_expression(arg)
     return out
-
-
-def _run(spec, equations, ops, functions, to_float, dims, p, xs, trace) -> dict[str, list]:
-    T, B = dims["T"], dims["B"]
-    traced = preactivations(spec, equations) if trace is not None else {}
-    step_inputs = spec.step_inputs  # {"x_t": "x"}
-    state_spec = spec.data["step"]["state"]
-    # state[b][name]: the recurrent state of batch row b
-    state = [{s: xs[e["init"]][b] for s, e in state_spec.items()} for b in range(B)]
-    history: list[list[dict]] = []  # history[t][b]: that step's equation values
-    for t in range(T):
-        row_values = []
-        for b in range(B):
-            env = dict(p)
-            env.update({step_name: xs[n][t][b] for step_name, n in step_inputs.items()})
-            env.update(state[b])
-            for name, expr in equations.items():
-                env[name] = evaluate(expr, env, ops, functions)
-            state[b] = {s: env[e["next"]] for s, e in state_spec.items()}
-            row_values.append({name: env[name] for name in equations})
-            if trace is not None:
-                step = {k: _to_floats(env[k], to_float) for k in list(state_spec) + list(equations)}
-                for name, expr in traced.items():
-                    step[name] = _to_floats(evaluate(expr, env, ops, functions), to_float)
-                trace.append({"t": t, "b": b, **step})
-        history.append(row_values)
-    outputs = {}
-    for name, entry in spec.data["outputs"].items():
-        src = entry["from"]
-        if entry["take"] == "all_steps":
-            outputs[name] = [[_to_floats(history[t][b][src], to_float) for b in range(B)] for t in range(T)]
-        else:
-            outputs[name] = [_to_floats(history[T - 1][b][src], to_float) for b in range(B)]
-    return outputs
 
 
 def _to_floats(value: Any, to_float: Callable[[Any], float]) -> Any:
