@@ -97,6 +97,20 @@ class TorchLSTMAdapter(FrameworkAdapter):
             y, (h_n, c_n) = lstm(torch.from_numpy(x), (torch.from_numpy(h0)[None], torch.from_numpy(c0)[None]))
         return y.numpy(), h_n[0].numpy(), c_n[0].numpy()  # (T, B, H), (B, H), (B, H)
 
+    def skip_case(self, inputs: Mapping[str, np.ndarray], variant: dict, dtype: str) -> str | None:
+        """torch refuses rows of length 0: skip such a case with torch's own words (from the real call)."""
+        lengths = inputs.get("seq_lengths")
+        if self.missing or lengths is None or not (np.asarray(lengths) == 0).any():
+            return None
+        x = self.torch.zeros((int(np.max(lengths)) or 1, len(lengths), 1))
+        try:
+            self.torch.nn.utils.rnn.pack_padded_sequence(x, self.torch.from_numpy(np.asarray(lengths, np.int64)),
+                                                         enforce_sorted=False)
+        except RuntimeError as exc:
+            empty = [b for b, n in enumerate(lengths) if n == 0]
+            return f"torch refuses rows of length 0 (rows {empty}): pack_padded_sequence raised {type(exc).__name__}: {exc}"
+        return None
+
     def run_variant(self, inputs: Mapping[str, np.ndarray], params: Mapping[str, np.ndarray],
                     variant: dict) -> dict[str, np.ndarray]:
         from lstm_conformance.variants import structure
