@@ -1,20 +1,37 @@
-"""A one-node ONNX LSTM model (onnx.helper), run by ONNX Runtime, loaded through the spec's `onnx` packing."""
+"""ONNX's LSTM operator on ONNX Runtime's CPU provider, in the models lstm_adapters/onnx_model.py writes
+(one LSTM node per layer, weights through the spec's `onnx` packing).
+
+What ONNX Runtime does, pinned by experiment against the goldens (onnxruntime 1.32.0, onnx 1.23.2):
+- direction forward, reverse, bidirectional, a chain of 2 or 3 LSTM nodes, and sequence_lens all
+  follow the spec: at float32 the largest error on any golden it runs is 3.8e-5 (c_n of
+  cell-T64-B2-I3-H4-growth, |c| about 65; allowed 6.6e-4), 1.5e-6 elsewhere (y of
+  sat-T5-B3-I4-H3-input900); y is exactly 0 past a row's length, and the reverse run starts at
+  len_b - 1.
+- A row of length 0 returns Y_h = Y_c = 0, not initial_h / initial_c: in len0-T4-B3-I2-H3 (lengths
+  [4, 0, 2]) row 1 gives h_n = [0, 0, 0] where h0 (and the canonical golden) is
+  [0.026819, -0.515061, -0.898118] (|error| up to 0.898 in h_n, 1.65 in c_n); in
+  bidir-len0-T4-B3-I2-H3 both directions' states of the empty row are 0. Declared as
+  conventions = {"empty_rows": "zeros"}: the zeros goldens pass to 3.5e-8 (len0-zeros-T4-B3-I2-H3).
+- float64: refused at run time, "LSTM operator does not support double yet" (skipped, its words).
+- layout = 1 (batch-first; not a spec feature yet): refused when the session is built, "layout_ == 0
+  was false. Batchwise recurrent operations (layout == 1) are not supported. If you need support
+  create a github issue with justification." (lstm_base.h:53).
+- sequence_lens past T is refused: "Invalid value/s in sequence_lens. All values must be >= 0 and
+  <= seq_length. seq_length=6".
+"""
 from __future__ import annotations
 
-import numpy as np
-
-from .base import FrameworkAdapter
-
-OPSET = 14  # LSTM-14 (adds `layout`); the default attributes are the standard LSTM
-IR_VERSION = 8
+from .onnx_model import OPSET, OnnxLSTM, OnnxOperatorAdapter
 
 
-class OnnxRuntimeLSTMAdapter(FrameworkAdapter):
-    """ONNX's LSTM operator (forward direction, default activations) on ONNX Runtime's CPU provider."""
+class OnnxRuntimeLSTMAdapter(OnnxOperatorAdapter):
+    """ONNX's LSTM operator (default activations) on ONNX Runtime's CPU provider: every direction,
+    stacked layers (a chain of LSTM nodes) and per-row lengths; a row of length 0 returns zeros."""
 
     name = "onnxruntime LSTM"
     framework = "onnxruntime"
     install = "pip install onnx onnxruntime"
+    conventions = {"empty_rows": "zeros"}  # measured: see the module docstring
 
     def _import(self) -> None:
         import onnx
@@ -26,37 +43,14 @@ class OnnxRuntimeLSTMAdapter(FrameworkAdapter):
     def _probe_error(self, dtype: str) -> str | None:
         error = super()._probe_error(dtype)
         # ONNX Runtime's message is a long status line; its own words sit after "Status Message:"
-        return error if error is None or "Status Message:" not in error else error.split("Status Message:", 1)[1].strip()
+        if error is None or "Status Message:" not in error:
+            return error
+        return error.split("Status Message:", 1)[1].strip()
 
-    def model(self, dims: tuple[int, int, int, int], dtype: np.dtype, tensors: dict[str, np.ndarray]):
-        """The ONNX model: inputs X, initial_h, initial_c; W, R, B as initializers."""
-        from onnx import helper, numpy_helper
-
-        t_len, b, i_sz, h_sz = dims
-        elem = helper.np_dtype_to_tensor_dtype(np.dtype(dtype))
-        node = helper.make_node("LSTM", ["X", "W", "R", "B", "", "initial_h", "initial_c"], ["Y", "Y_h", "Y_c"],
-                                hidden_size=h_sz, direction="forward")
-        graph = helper.make_graph(
-            [node], "lstm",
-            inputs=[helper.make_tensor_value_info("X", elem, [t_len, b, i_sz]),
-                    helper.make_tensor_value_info("initial_h", elem, [1, b, h_sz]),
-                    helper.make_tensor_value_info("initial_c", elem, [1, b, h_sz])],
-            outputs=[helper.make_tensor_value_info("Y", elem, [t_len, 1, b, h_sz]),
-                     helper.make_tensor_value_info("Y_h", elem, [1, b, h_sz]),
-                     helper.make_tensor_value_info("Y_c", elem, [1, b, h_sz])],
-            initializer=[numpy_helper.from_array(np.ascontiguousarray(a), name) for name, a in tensors.items()])
-        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
-        model.ir_version = IR_VERSION
-        self.onnx.checker.check_model(model)
-        return model
-
-    def run(self, x, h0, c0, params):
-        t_len, b, i_sz = x.shape
-        h_sz = h0.shape[1]
-        model = self.model((t_len, b, i_sz, h_sz), x.dtype, self.tensors("onnx", params))
+    def evaluate(self, built: OnnxLSTM):
         options = self.ort.SessionOptions()
         options.intra_op_num_threads = 1
         options.log_severity_level = 4  # a failure is raised to the harness; do not also log it
-        session = self.ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
-        y, h_n, c_n = session.run(["Y", "Y_h", "Y_c"], {"X": x, "initial_h": h0[None], "initial_c": c0[None]})
-        return y[:, 0], h_n[0], c_n[0]  # (T, 1, B, H) -> (T, B, H); (1, B, H) -> (B, H)
+        session = self.ort.InferenceSession(built.model.SerializeToString(), options,
+                                            providers=["CPUExecutionProvider"])
+        return session.run(["y", "h_n", "c_n"], built.feeds)

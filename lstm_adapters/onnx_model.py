@@ -1,0 +1,181 @@
+"""An ONNX model of any of the spec's sequence structures, as exporters write it, for the adapters
+that run ONNX's LSTM operator (ONNX Runtime, onnx.reference).
+
+One LSTM node per layer, with ONNX's `direction` attribute ("forward", "reverse", "bidirectional")
+and, when rows have lengths, the `sequence_lens` input. The weights of each node come from the
+spec's `onnx` packing, one direction at a time (`variants.cell_params` + `to_packing`), stacked along
+ONNX's leading num_directions axis in the order of the spec's `runs` (forward, then reverse); no
+gate permutation is written here. Between layers, and after the last, the node's Y [T, D, B, H] is
+turned into the spec's y (T, B, D * H) by the Transpose(0, 2, 1, 3) + Reshape(0, 0, -1) that
+exporters write between LSTM nodes: [forward | reverse] on the last axis. The final states Y_h, Y_c [D, B, H]
+of the layers are concatenated along axis 0: index layer * D + direction, as the spec's state_index.
+
+Graph inputs: X [T, B, I]; initial_h_l{k}, initial_c_l{k} [D, B, H] per layer; sequence_lens [B]
+(int32, as the operator requires) when rows have lengths. Graph outputs: y (T, B, D * H),
+h_n, c_n (L * D, B, H).
+
+OnnxOperatorAdapter, the adapters' shared base, builds the model for a case and refuses every feature
+the model does not encode or its evaluator cannot run (`refused`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import numpy as np
+
+from .base import FrameworkAdapter
+
+OPSET = 14  # LSTM-14 (adds `layout`); the default attributes are the standard LSTM
+IR_VERSION = 8
+
+# spec direction (features.direction value) -> ONNX's direction attribute; the spelling is the same
+ONNX_DIRECTION = {"forward": "forward", "reverse": "reverse", "bidirectional": "bidirectional"}
+# ONNX's Y [T, D, B, H] -> [T, B, D, H], which Reshape(0, 0, -1) makes (T, B, D * H): the spec's y, with
+# [forward | reverse] on its last axis
+Y_PERM = (0, 2, 1, 3)
+
+
+@dataclass
+class OnnxLSTM:
+    """A built model and how to feed it."""
+
+    model: Any                        # onnx.ModelProto
+    feeds: dict[str, np.ndarray]      # graph input name -> array
+    stacked: bool                     # whether the spec's states are (L * D, B, H)
+
+    def outputs(self, y: np.ndarray, h_n: np.ndarray, c_n: np.ndarray) -> dict[str, np.ndarray]:
+        """The graph's outputs under the spec's names and shapes: (L * D, B, H) states lose their
+        leading axis when L * D = 1."""
+        if not self.stacked:
+            h_n, c_n = h_n[0], c_n[0]
+        return {"y": y, "h_n": h_n, "c_n": c_n}
+
+
+def direction_of(spec: Any, variant: Mapping[str, Any]) -> str:
+    return variant.get("direction", spec.data["features"]["direction"]["default"])
+
+
+def build(spec: Any, inputs: Mapping[str, np.ndarray], params: Mapping[str, np.ndarray],
+          variant: Mapping[str, Any], *, opset: int = OPSET, check: bool = True) -> OnnxLSTM:
+    """The model for `variant` over these inputs and parameters (named as the spec names them), at
+    x's dtype, with the parameters as initializers."""
+    import onnx
+    from onnx import helper, numpy_helper
+
+    from lstm_conformance.packing_convert import to_packing
+    from lstm_conformance.variants import cell_params, structure
+
+    st = structure(spec, variant)
+    x = np.asarray(inputs["x"])
+    t_len, b, i_sz = x.shape
+    dtype = x.dtype
+    elem = helper.np_dtype_to_tensor_dtype(dtype)
+    d = st.D
+    h0 = np.asarray(inputs["h0"])
+    c0 = np.asarray(inputs["c0"])
+    h_sz = h0.shape[-1]
+    if not st.stacked:
+        h0, c0 = h0[None], c0[None]  # (B, H) -> (1, B, H)
+    direction = ONNX_DIRECTION[direction_of(spec, variant)]
+
+    nodes, initializers = [], []
+    graph_inputs = [helper.make_tensor_value_info("X", elem, [t_len, b, i_sz])]
+    feeds: dict[str, np.ndarray] = {"X": x}
+    seq_name = ""
+    if st.lengths is not None:
+        lengths = np.asarray(inputs["seq_lengths"])
+        if lengths.min(initial=0) < 0 or lengths.max(initial=0) > np.iinfo(np.int32).max:
+            raise ValueError(f"seq_lengths {lengths.tolist()}: ONNX's sequence_lens is int32 and a length "
+                             f"cannot be negative")
+        seq_name = "sequence_lens"
+        graph_inputs.append(helper.make_tensor_value_info(seq_name, onnx.TensorProto.INT32, [b]))
+        feeds[seq_name] = lengths.astype(np.int32)
+    initializers.append(numpy_helper.from_array(np.array([0, 0, -1], dtype=np.int64), "y_shape"))
+
+    layer_x = "X"
+    h_outs, c_outs = [], []
+    for layer in range(st.L):
+        per_run = [to_packing(spec, "onnx", cell_params(spec, variant, params, layer, run)) for run in range(d)]
+        names = {}
+        for tensor in ("W", "R", "B"):  # ONNX's leading axis is num_directions: one run each, in `runs` order
+            names[tensor] = f"{tensor}_l{layer}"
+            stacked = np.concatenate([packed[tensor] for packed in per_run], axis=0)
+            initializers.append(numpy_helper.from_array(np.ascontiguousarray(stacked.astype(dtype)), names[tensor]))
+        ih, ic = f"initial_h_l{layer}", f"initial_c_l{layer}"
+        for name, state in ((ih, h0), (ic, c0)):
+            graph_inputs.append(helper.make_tensor_value_info(name, elem, [d, b, h_sz]))
+            feeds[name] = np.ascontiguousarray(state[layer * d:(layer + 1) * d])
+        y, yh, yc = f"Y_l{layer}", f"Y_h_l{layer}", f"Y_c_l{layer}"
+        nodes.append(helper.make_node(
+            "LSTM", [layer_x, names["W"], names["R"], names["B"], seq_name, ih, ic], [y, yh, yc],
+            name=f"lstm_l{layer}", hidden_size=h_sz, direction=direction))
+        # Y [T, D, B, H] -> [T, B, D, H] -> (T, B, D * H): [forward | reverse] on the last axis
+        nodes.append(helper.make_node("Transpose", [y], [f"Y_tbdh_l{layer}"], perm=list(Y_PERM)))
+        layer_x = "y" if layer == st.L - 1 else f"X_l{layer + 1}"
+        nodes.append(helper.make_node("Reshape", [f"Y_tbdh_l{layer}", "y_shape"], [layer_x]))
+        h_outs.append(yh)
+        c_outs.append(yc)
+    for name, parts in (("h_n", h_outs), ("c_n", c_outs)):
+        if len(parts) == 1:
+            nodes.append(helper.make_node("Identity", parts, [name]))
+        else:
+            nodes.append(helper.make_node("Concat", parts, [name], axis=0))
+
+    graph = helper.make_graph(
+        nodes, "lstm", inputs=graph_inputs,
+        outputs=[helper.make_tensor_value_info("y", elem, [t_len, b, d * h_sz]),
+                 helper.make_tensor_value_info("h_n", elem, [st.L * d, b, h_sz]),
+                 helper.make_tensor_value_info("c_n", elem, [st.L * d, b, h_sz])],
+        initializer=initializers)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = IR_VERSION
+    if check:
+        onnx.checker.check_model(model, full_check=True)
+    return OnnxLSTM(model, feeds, st.stacked)
+
+
+# What the model above encodes: feature -> the values it can express (None: any value the spec allows).
+# A feature not listed here (a cell feature the spec may add: peepholes, clip, ...) is refused.
+ENCODED = {"direction": {"reverse", "bidirectional"}, "num_layers": None, "lengths": {"zero_fill"},
+           "empty_rows": None}
+
+
+class OnnxOperatorAdapter(FrameworkAdapter):
+    """ONNX's LSTM operator in the models `build` writes; subclasses say what evaluates them
+    (`evaluate`) and which of ENCODED they cannot do (`refused`)."""
+
+    opset = OPSET
+
+    def refused(self, variant: dict) -> str | None:
+        """Why this evaluator cannot run `variant` although the model encodes it, or None."""
+        return None
+
+    def why_not(self, variant: dict) -> str | None:
+        """Why `variant` is not supported, or None."""
+        for feature, value in variant.items():
+            if feature not in ENCODED:
+                return f"the ONNX model does not encode feature {feature!r}"
+            if ENCODED[feature] is not None and value not in ENCODED[feature]:
+                return f"the ONNX model does not encode {feature}={value!r}"
+        return self.refused(variant)
+
+    def supports(self, variant: dict) -> bool:
+        if self.missing:
+            return True  # skip_reason skips every case, saying how to install the framework
+        return self.why_not(variant) is None
+
+    def evaluate(self, built: OnnxLSTM) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover
+        """The graph's outputs y, h_n, c_n."""
+        raise NotImplementedError
+
+    def run_variant(self, inputs, params, variant):
+        why = self.why_not(variant)
+        if why:  # supports() keeps the runner away; a direct call must not run a silently ignored attribute
+            raise ValueError(f"{self.name} cannot run variant {variant}: {why}")
+        built = build(self.spec, inputs, params, variant, opset=self.opset)
+        return built.outputs(*self.evaluate(built))
+
+    def run(self, x, h0, c0, params):
+        out = self.run_variant({"x": x, "h0": h0, "c0": c0}, params, {})
+        return out["y"], out["h_n"], out["c_n"]
