@@ -116,6 +116,21 @@ def load_case_list(path: str | Path | None = None, spec: Spec | None = None) -> 
     return out
 
 
+def carry_over_points(path: str | Path | None = None) -> dict[str, list[int]]:
+    """The case list's `carry_over`: case id -> the steps k after which the state is carried over."""
+    path = Path(path) if path is not None else case_list_file()
+    try:
+        data, _, _ = read_yaml_document(path, None, "the case list")
+    except SpecError as exc:
+        raise CaseListError(str(exc)) from None
+    points = data.get("carry_over") or {}
+    if not isinstance(points, dict) or not all(
+            isinstance(ks, list) and ks and all(isinstance(k, int) and not isinstance(k, bool) and k >= 1 for k in ks)
+            for ks in points.values()):
+        raise CaseListError(f"{path}: carry_over={points!r}, but should map case ids to lists of steps k >= 1")
+    return {str(cid): list(ks) for cid, ks in points.items()}
+
+
 def _check_variant_and_lengths(case: CaseDef, spec: Spec, where: str) -> None:
     """The variant against the spec's features; `lengths` given exactly when the variant has lengths."""
     try:

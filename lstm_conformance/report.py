@@ -121,6 +121,7 @@ def render_tables(result: RunResult, fmt: str = "table", verbose: bool = False) 
         headers=["case", "max abs err", "max rel err", "max ULP", "verdict"],
         tablefmt=tablefmt, disable_numparse=True)]
     parts += reason_lines(result, verbose)
+    parts += carry_over_lines(result, verbose)
     parts += ["", render_coverage([result], fmt).rstrip("\n")]
     parts += ["", verdict_line(result)]
     return "\n".join(parts) + "\n"
@@ -136,6 +137,21 @@ def reason_lines(result: RunResult, verbose: bool = False) -> list[str]:
     for case in problems:
         for reason in (case.reasons if verbose else case.reasons[:1]):
             lines.append(wrap(f"{case.id}: {_without_case_tag(reason, case.id)}", "  ", "      "))
+    return lines
+
+
+def carry_over_lines(result: RunResult, verbose: bool = False) -> list[str]:
+    """The state carry-over checks: how many passed, and why any did not."""
+    checks = result.carry_over
+    if not checks:
+        return []
+    passed = sum(c.status == "passed" for c in checks)
+    lines = ["", f"State carry-over (h_n, c_n of a first call fed back as h0, c0 of a second): "
+                 f"{passed} of {len(checks)} checks pass ({', '.join(c.id for c in checks)})"]
+    for case in checks:
+        if case.status != "passed":
+            for reason in (case.reasons if verbose else case.reasons[:1]):
+                lines.append(wrap(f"{case.id}: {reason}", "  ", "      "))
     return lines
 
 
@@ -177,6 +193,8 @@ def to_json(result: RunResult) -> dict[str, Any]:
         "not_run_reason": result.not_run_reason() if result.verdict == NOT_RUN else None,
         "summary": result.summary(),
         "coverage": coverage_rows([result]),
+        "carry_over": [{"id": c.id, "status": c.status, "reasons": c.reasons,
+                        "max_abs_err": finite_or_none(c.worst("max_abs_err"))} for c in result.carry_over],
         "cases": [{"id": c.id, "status": c.status, "reasons": c.reasons, "variant": c.variant,
                    "judged_under": c.judged_under or ["canonical"],
                    "max_abs_err": finite_or_none(c.worst("max_abs_err")),

@@ -16,6 +16,7 @@ from .compare import DTYPES, CaseJudgement, judge_case
 from .variants import array_dtype, names_of
 from .executor import (DEFAULT_START_TIMEOUT, PROTOCOL, AdapterMisbehaved, AdapterRaised, CaseTimeout, ProcessExecutor,
                        ThreadExecutor, WorkerDied)
+from .cases import carry_over_points
 from .golden import GoldenCase, GoldenError, load_golden
 from .spec_loader import Spec, SpecError, load_spec
 
@@ -52,6 +53,7 @@ class RunResult:
     dtype: str
     spec: Spec
     cases: list[CaseResult]
+    carry_over: list[CaseResult] = field(default_factory=list)  # state carried over between two calls
 
     def summary(self) -> dict[str, int]:
         counts = {s: 0 for s in STATUSES}
@@ -68,9 +70,9 @@ class RunResult:
 
     @property
     def verdict(self) -> str:
-        """FAIL if a case failed or errored; NOT RUN if no case was judged; else PASS."""
+        """FAIL if a case (or a state carry-over check) failed or errored; NOT RUN if no case was judged; else PASS."""
         s = self.summary()
-        if s["failed"] or s["errors"]:
+        if s["failed"] or s["errors"] or any(c.status in ("failed", "error") for c in self.carry_over):
             return FAIL
         return PASS if self.judged else NOT_RUN
 
@@ -223,15 +225,56 @@ def run_conformance(impl: str | Any, *, dtype: str = "float64", patterns: Sequen
     cases = load_golden(golden_dir, patterns, spec)
     executor, ref = open_executor(impl, isolate, start_timeout)
     results = []
+    carried = []
     try:
         for case in cases:
             result = run_case(executor, spec, case, dtype, timeout)
             results.append(result)
             if progress:
                 progress(result)
+        points = carry_over_points(Path(golden_dir or paths.golden_dir()) / "case_list.yaml")
+        for case, result in zip(cases, results):
+            if result.status == "passed":  # only where one call conforms: the check is about the carry
+                carried += [run_carry_over(executor, spec, case, dtype, k, timeout) for k in points.get(case.id, [])
+                            if 1 <= k < case.dims["T"] and not case.variant]
     finally:
         executor.close()
-    return RunResult(executor.name, ref, dtype, spec, results)
+    return RunResult(executor.name, ref, dtype, spec, results, carried)
+
+
+def run_carry_over(executor: Any, spec: Spec, case: GoldenCase, dtype: str, k: int, timeout: float) -> CaseResult:
+    """The first k steps in one call, the rest in a second call from the first call's h_n and c_n, judged
+    as one run against the case's golden (id "<case>@carry<k>")."""
+    cid = f"{case.id}@carry{k}"
+    start = time.perf_counter()
+    members = getattr(executor, "protocol_cache", None) or {}
+    inputs, params = case_arrays(spec, case, dtype)
+    try:
+        first = _call_named(executor, members, {**inputs, "x": inputs["x"][:k]}, params, timeout)
+        rest = _call_named(executor, members, {**inputs, "x": inputs["x"][k:], "h0": first["h_n"], "c0": first["c_n"]},
+                           params, timeout)
+        outputs = {"y": np.concatenate([first["y"], rest["y"]], axis=0), "h_n": rest["h_n"], "c_n": rest["c_n"]}
+    except (CaseTimeout, AdapterRaised, WorkerDied, AdapterMisbehaved, AdapterError, KeyError, ValueError,
+            TypeError) as exc:
+        summary = exc.summary if isinstance(exc, AdapterRaised) else f"{type(exc).__name__}: {exc}"
+        return CaseResult(cid, "error", [f"carry-over at step {k}: {summary} [case {case.id}]"],
+                          seconds=time.perf_counter() - start)
+    judgement = judge_case(spec, case.record, dtype, outputs)
+    reasons = [f"carry-over at step {k} (h_n, c_n of steps 0..{k - 1} fed back as h0, c0): {r}" for r in judgement.reasons]
+    return CaseResult(cid, "passed" if judgement.passed else "failed", reasons, judgement,
+                      time.perf_counter() - start, variant=dict(case.variant))
+
+
+def _call_named(executor: Any, members: dict, inputs: dict, params: dict, timeout: float) -> dict:
+    """One call through compute (or forward), outputs by the spec's names."""
+    if members.get("compute"):
+        out = executor.call("compute", (inputs, params, {}), timeout)
+    else:
+        out = executor.call("forward", (inputs["x"], inputs["h0"], inputs["c0"], params, {}), timeout)
+        out = dict(zip(("y", "h_n", "c_n"), out)) if isinstance(out, tuple) and len(out) == 3 else out
+    if not isinstance(out, dict) or not all(isinstance(out.get(n), np.ndarray) for n in ("y", "h_n", "c_n")):
+        raise TypeError(f"the call returned {type(out).__name__}, not the named arrays y, h_n, c_n")
+    return out
 
 
 def open_executor(impl: str | Any, isolate: bool = True,

@@ -438,3 +438,30 @@ def test_a_framework_that_is_not_installed_is_not_run_not_passed():
     assert proc.returncode == 1, proc.stdout + proc.stderr
     last = proc.stdout.rstrip().splitlines()[-1]
     assert last.startswith("NOT RUN: nothing was judged, 2 skipped: ") and "torch" in last, last
+
+
+# ---------------------------------------------------------------- state carry-over (issue 9)
+
+class ZeroStateOnShortCalls(CorrectAdapter):
+    """Starts from zeros instead of the given h0, c0 when a call has fewer than 3 steps: every golden
+    of 3 or more steps passes, yet a stream fed a step at a time loses its state."""
+    name = "zero state on short calls"
+
+    def forward(self, x, h0, c0, params, variant):
+        if x.shape[0] < 3:
+            h0, c0 = np.zeros_like(h0), np.zeros_like(c0)
+        return super().forward(x, h0, c0, params, variant)
+
+
+def test_state_carry_over_catches_a_reset_state_that_every_golden_misses(spec):
+    run = run_conformance(ZeroStateOnShortCalls(), patterns=["base-T12-B4-I8-H8"], spec=spec)
+    assert run.summary() == {"passed": 1, "failed": 0, "skipped": 0, "errors": 0}
+    assert {c.id: c.status for c in run.carry_over} == {"base-T12-B4-I8-H8@carry1": "failed",
+                                                        "base-T12-B4-I8-H8@carry6": "passed",
+                                                        "base-T12-B4-I8-H8@carry11": "failed"}
+    assert run.verdict == "FAIL"
+    text = report.render_tables(run)
+    assert "State carry-over" in text and "1 of 3 checks pass" in text
+    assert report.to_json(run)["carry_over"][0]["status"] == "failed"
+    good = run_conformance(CorrectAdapter(), patterns=["base-T12-B4-I8-H8", "base-T5-B3-I5-H3"], spec=spec)
+    assert [c.status for c in good.carry_over] == ["passed"] * 4 and good.verdict == "PASS"
