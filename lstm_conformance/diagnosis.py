@@ -2,8 +2,13 @@
 
 For each hypothesis the search runs the implementation again with the convention
 undone (conventions.feed / read / model) and judges the result as the runner does.
-It screens each hypothesis on a few failing cases, then confirms it on every case
-the implementation was judged on. The search knows no hypothesis by name.
+It calls the implementation as runner.run_case does: compute(inputs, params, variant)
+when the adapter has it, forward only for base cases of a forward-only adapter, and takes
+the outputs by the spec's names. A hypothesis is tried only on the cases its
+`applies_when` allows; it explains the failure when some failing case is among them,
+every judged case among them passes with it undone, and every other judged case passed
+as it is. It screens each hypothesis on a few failing cases, then confirms it on the
+rest. The search knows no hypothesis by name.
 Whether or not a hypothesis explains the failure, the failing cases' own outputs
 are localized (localize.py): which outputs, steps and batch rows go wrong.
 """
@@ -14,15 +19,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-import numpy as np
 
-from .compare import judge_case
-from .conventions import Hypothesis, feed, load_conventions, read
+from .compare import judge_case, named_outputs
+from .conventions import Hypothesis, case_context, expected_outputs, feed, load_conventions, read
 from .executor import DEFAULT_START_TIMEOUT, AdapterMisbehaved, AdapterRaised, CaseTimeout, WorkerDied
 from .golden import GoldenCase, load_golden
-from .localize import Localization, localize
+from .localize import Localization, localize, wrap
 from .adapters import AdapterError
-from .runner import DEFAULT_TIMEOUT, NOT_RUN, RunResult, case_arrays, open_executor, run_conformance
+from .runner import DEFAULT_TIMEOUT, NOT_RUN, RunResult, _protocol, case_arrays, open_executor, run_conformance
 from .spec_loader import Spec, load_spec
 
 SCREEN = 3  # failing cases a hypothesis must fix before it is tried on all cases
@@ -33,7 +37,15 @@ class Finding:
     """A hypothesis that made every judged case pass."""
 
     hypothesis: Hypothesis
-    cases: int
+    cases: int       # judged cases it applies to, every one passing with it undone
+    others: int = 0  # judged cases it does not apply to, every one passing as it is
+
+    def text(self) -> str:
+        h = self.hypothesis
+        if not self.others:
+            return f"Matches the spec if {h.explains} [{h.id}; all {self.cases} judged cases pass with it undone]"
+        return (f"Matches the spec if {h.explains} [{h.id}; all {self.cases} judged cases with {h.where()} pass "
+                f"with it undone, the {self.others} others as they are]")
 
 
 @dataclass
@@ -66,8 +78,7 @@ class Diagnosis:
         if not self.explained_by:
             out.append("  No known convention explains this.")
         for finding in self.explained_by:
-            out.append(f"  Matches the spec if {finding.hypothesis.explains} "
-                       f"[{finding.hypothesis.id}; all {finding.cases} judged cases pass with it undone]")
+            out.extend(wrap(finding.text(), "  ", "    "))
         if self.localization is not None:
             out.extend(self.localization.lines())
         if self.not_diagnosable:
@@ -78,7 +89,8 @@ class Diagnosis:
     def to_json(self) -> dict[str, Any]:
         return {"impl": self.impl, "dtype": self.dtype, "failing": self.failing, "judged": self.judged,
                 "tried": self.tried, "not_diagnosable": self.not_diagnosable,
-                "explained_by": [{"id": f.hypothesis.id, "explains": f.hypothesis.explains, "cases": f.cases}
+                "explained_by": [{"id": f.hypothesis.id, "explains": f.hypothesis.explains, "cases": f.cases,
+                                  "others": f.others, "applies_when": list(f.hypothesis.applies_when)}
                                  for f in self.explained_by],
                 "localization": self.localization.to_json() if self.localization is not None else None,
                 "not_run": self.not_run,
@@ -106,16 +118,22 @@ def diagnose(impl: str | Any, *, dtype: str = "float64", patterns: Sequence[str]
     if not failing:
         return result
     hypotheses = hypotheses if hypotheses is not None else load_conventions(spec)
-    screen = sorted(failing, key=_size)[:SCREEN]
+    failed_ids = {c.id for c in failing}
     executor, _ = open_executor(impl, isolate, start_timeout)
     try:
-        runs = [(case, out) for case in failing for out in [_outputs(executor, spec, case, dtype, timeout)] if out]
+        runs = [(case, out) for case in failing for out in [_outputs(executor, spec, case, dtype, timeout)]
+                if out is not None]
         result.localization = localize(spec, dtype, runs) if runs else None
         for hyp in hypotheses:
+            applies = [c for c in judged if hyp.applies(spec, c.variant)]
+            if not any(c.id in failed_ids for c in applies) or \
+                    any(not hyp.applies(spec, c.variant) for c in failing):
+                continue  # it means nothing in the failing cases, or cannot explain some of them
             result.tried += 1
+            screen = sorted([c for c in applies if c.id in failed_ids], key=_size)[:SCREEN]
             if all(_fixed(executor, spec, case, dtype, timeout, hyp) for case in screen) and \
-                    all(_fixed(executor, spec, case, dtype, timeout, hyp) for case in judged if case not in screen):
-                result.explained_by.append(Finding(hyp, len(judged)))
+                    all(_fixed(executor, spec, case, dtype, timeout, hyp) for case in applies if case not in screen):
+                result.explained_by.append(Finding(hyp, len(applies), len(judged) - len(applies)))
     finally:
         executor.close()
     result.seconds = time.perf_counter() - start
@@ -134,33 +152,31 @@ def _fixed(executor: Any, spec: Spec, case: GoldenCase, dtype: str, timeout: flo
         return False
     if hyp.read:
         try:  # read before judging shapes: undoing a convention may fix a shape, e.g. batch-first y
-            outputs = dict(zip(spec.output_names, outputs))
-            outputs = tuple(read(hyp, outputs)[n] for n in spec.output_names)
-        except (ValueError, IndexError):  # a transform that does not fit what came back
+            inputs, _ = case_arrays(spec, case, dtype)
+            outputs = read(hyp, outputs, case_context(spec, case.variant, inputs))
+        except Exception:  # noqa: BLE001 - a transform that does not fit what came back
             return False
-    record = case.record if hyp.model_spec is None else _model_record(hyp, case)
+    record = case.record if not hyp.model else {**case.record, "expected": expected_outputs(spec, hyp, case.record)}
     return judge_case(spec, record, dtype, outputs).passed
 
 
 def _outputs(executor: Any, spec: Spec, case: GoldenCase, dtype: str, timeout: float,
-             hyp: Hypothesis | None = None) -> tuple[np.ndarray, ...] | None:
-    """The implementation's outputs for `case` (fed as `hyp` says), or None if it fails to return arrays."""
+             hyp: Hypothesis | None = None) -> dict[str, Any] | None:
+    """The implementation's outputs for `case` by the spec's names (fed as `hyp` says), called as
+    runner.run_case calls it; None if it fails to return them."""
+    variant = dict(case.variant)
     inputs, params = case_arrays(spec, case, dtype)
     if hyp is not None:
-        inputs, params = feed(spec, hyp, inputs, params)
+        inputs, params = feed(spec, hyp, inputs, params, variant)
     try:
-        result = executor.call("forward", (inputs["x"], inputs["h0"], inputs["c0"], params, dict(case.variant)), timeout)
+        members = _protocol(executor, lambda method, *args: executor.call(method, args, timeout))
+        if members["compute"]:
+            result = executor.call("compute", (inputs, params, variant), timeout)
+        elif members["forward"] and not variant:
+            result = executor.call("forward", (inputs["x"], inputs["h0"], inputs["c0"], params, variant), timeout)
+        else:
+            return None
     except (CaseTimeout, AdapterRaised, WorkerDied, AdapterMisbehaved, AdapterError):
         return None
-    names = spec.output_names
-    if not isinstance(result, tuple) or len(result) != len(names) or not all(isinstance(a, np.ndarray) for a in result):
-        return None
-    return result
-
-
-def _model_record(hyp: Hypothesis, case: GoldenCase) -> dict:
-    """The case with its expected outputs from the scalar reference (float mode) on the hypothesis's spec."""
-    from .reference.lstm import run_reference
-
-    expected = run_reference(hyp.model_spec, case.record["inputs"], case.record["params"], mode="float")
-    return {**case.record, "expected": expected}
+    outputs, _ = named_outputs(spec, case.record, result)
+    return outputs

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import textwrap
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
 from .golden import GoldenCase
 from .spec_loader import Spec
+from .variants import array_dtype, array_shape, names_of, shape_labels, structure
 
 SHOWN = 3            # case ids listed before "..."
 MIN_TREND_STEPS = 4  # steps a case needs before its error trend over t is measured
@@ -79,8 +80,8 @@ def wrap(text: str, first: str, rest: str) -> list[str]:
                          break_long_words=False, break_on_hyphens=False)
 
 
-def localize(spec: Spec, dtype: str, runs: Sequence[tuple[GoldenCase, Sequence[Any]]]) -> Localization:
-    """What the failing cases' outputs (`runs`: (case, outputs in spec order)) show."""
+def localize(spec: Spec, dtype: str, runs: Sequence[tuple[GoldenCase, Mapping[str, Any] | Sequence[Any]]]) -> Localization:
+    """What the failing cases' outputs (`runs`: (case, outputs by the spec's names, or in spec order)) show."""
     data = [CaseData(case, _judge(spec, dtype, case, result)) for case, result in runs]
     names = spec.output_names
     table = {n: {s: [d.case.id for d in data if d.outputs[n].status == k]
@@ -92,16 +93,21 @@ def localize(spec: Spec, dtype: str, runs: Sequence[tuple[GoldenCase, Sequence[A
     for name in timed:
         findings += _time_findings(spec, name, data)
     findings += _row_finding(spec, data)
+    findings += _run_finding(spec, data)
+    findings += _layer_finding(spec, data)
+    findings += _lengths_finding(spec, data)
     findings += _precision_finding(spec, dtype, data)
     return Localization(dtype, [d.case.id for d in data], table, findings)
 
 
 # ---------------------------------------------------------------- elementwise judgement
 
-def _judge(spec: Spec, dtype: str, case: GoldenCase, result: Sequence[Any]) -> dict[str, OutputData]:
+def _judge(spec: Spec, dtype: str, case: GoldenCase, result: Mapping[str, Any] | Sequence[Any]) -> dict[str, OutputData]:
     atol, rtol = spec.tolerance(dtype)
     out = {}
-    for name, value in zip(spec.output_names, result):
+    named = result if isinstance(result, Mapping) else dict(zip(spec.output_names, result))
+    for name in spec.output_names:
+        value = named.get(name)
         expected = np.asarray(case.record["expected"][name], dtype=np.float64)
         if not isinstance(value, np.ndarray) or value.dtype.kind != "f" or value.shape != expected.shape:
             out[name] = OutputData("shape", shape=getattr(value, "shape", None))
@@ -214,8 +220,8 @@ def _plumbing_finding(spec: Spec, data: list[CaseData]) -> list[Finding]:
 def _last_step_disagrees(c: CaseData, every: str, last: str, wrong: str) -> bool:
     """In case `c`, is `wrong` wrong at the last step while the other output is right there?"""
     e, l = c.outputs[every], c.outputs[last]
-    if e.over is None or l.over is None:
-        return False
+    if e.over is None or l.over is None or c.case.record["variant"]:
+        return False  # only one forward run over every step ends at y's last step
     every_bad = bool(e.over[-1].any())  # (B, H): the last step
     return (every_bad and not l.over.any()) if wrong == every else (not e.over.any() and bool(l.over.any()))
 
@@ -247,9 +253,9 @@ def _shape_finding(spec: Spec, data: list[CaseData]) -> list[Finding]:
 
 def _permuted_dims(spec: Spec, name: str, bad: list[CaseData]) -> tuple | None:
     """(actual dims, actual shape, spec dims, expected shape, case) for a case whose sizes tell the dims apart."""
-    labels = [str(x) for x in spec.data["outputs"][name]["shape"]]
     for d in bad:
-        expected = spec.shape_of("outputs", name, d.case.record["dims"])
+        labels = shape_labels(spec, "outputs", name, d.case.record["variant"])
+        expected = array_shape(spec, "outputs", name, d.case.record["variant"], d.case.record["dims"])
         actual = d.outputs[name].shape
         if actual is None or len(set(expected)) != len(expected) or sorted(actual) != sorted(expected) \
                 or tuple(actual) == expected:
@@ -404,7 +410,7 @@ def _failing_rows(spec: Spec, batch: str, d: CaseData) -> set[int]:
     """Rows of the batch dimension with an error in any judgeable output."""
     rows: set[int] = set()
     for name, out in d.outputs.items():
-        labels = [str(x) for x in spec.data["outputs"][name]["shape"]]
+        labels = shape_labels(spec, "outputs", name, d.case.record["variant"])  # (L * D, B, H) when stacked
         if out.over is None or batch not in labels:
             continue
         axis = labels.index(batch)
@@ -433,3 +439,109 @@ def _precision_finding(spec: Spec, dtype: str, data: list[CaseData]) -> list[Fin
         text += "."
     return [Finding("worst", text, {"case": case, "output": name, "max_abs_err": worst,
                                           "over_tolerance": out.ratio[dtype], "within": within})]
+
+
+# ---------------------------------------------------------------- sequence structure: runs, layers, lengths
+
+def _split(spec: Spec, d: CaseData) -> tuple[list[str], list[str]]:
+    """(all-steps outputs, stacked state outputs) of a case that can be judged elementwise."""
+    timed = [n for n, e in spec.data["outputs"].items() if e["take"] == "all_steps" and d.outputs[n].over is not None]
+    states = [n for n, e in spec.data["outputs"].items() if "stacked_shape" in e and d.outputs[n].over is not None]
+    return timed, states
+
+
+def _run_finding(spec: Spec, data: list[CaseData]) -> list[Finding]:
+    """With two or more runs per layer: which run's part of y and which run's states go wrong."""
+    per: dict[str, dict[str, list[str]]] = {}
+    cases = []
+    for d in data:
+        st = structure(spec, d.case.record["variant"])
+        if st.D < 2:
+            continue
+        cases.append(d.case.id)
+        timed, states = _split(spec, d)
+        for r, run in enumerate(st.runs):
+            got = per.setdefault(run, {"outputs": [], "states": []})
+            if any(np.split(d.outputs[n].over, st.D, axis=-1)[r].any() for n in timed):
+                got["outputs"].append(d.case.id)
+            if any(d.outputs[n].over.reshape(st.L, st.D, *d.outputs[n].over.shape[1:])[:, r].any() for n in states):
+                got["states"].append(d.case.id)
+    if not any(v["outputs"] or v["states"] for v in per.values()):
+        return []
+    parts = [f"the {run} run's part of y fails in {len(v['outputs'])}, its states in {len(v['states'])}"
+             for run, v in per.items()]
+    text = f"By run, in the {len(cases)} failing case(s) with D > 1: " + "; ".join(parts) + "."
+    right = [run for run, v in per.items() if not v["outputs"] and not v["states"]]
+    if right and len(right) < len(per):
+        text += f" The {_and(right)} run{'s are' if len(right) > 1 else ' is'} right everywhere."
+    return [Finding("runs", text, {"cases": cases, "runs": per, "right": right})]
+
+
+def _layer_finding(spec: Spec, data: list[CaseData]) -> list[Finding]:
+    """With stacked layers: which layers' final states go wrong (y is the last layer's)."""
+    per: dict[int, list[str]] = {}
+    cases = []
+    for d in data:
+        st = structure(spec, d.case.record["variant"])
+        if st.L < 2:
+            continue
+        cases.append(d.case.id)
+        _, states = _split(spec, d)
+        for layer in range(st.L):
+            ids = per.setdefault(layer, [])
+            if any(d.outputs[n].over.reshape(st.L, st.D, *d.outputs[n].over.shape[1:])[layer].any() for n in states):
+                ids.append(d.case.id)
+    if not any(per.values()):
+        return []
+    parts = [f"layer {k} in {len(v)}" for k, v in sorted(per.items())]
+    text = (f"By layer, in the {len(cases)} failing case(s) with L > 1, the final states (h_n, c_n at "
+            f"layer * D + run) fail at " + ", ".join(parts) + ".")
+    right = [k for k, v in sorted(per.items()) if not v]
+    if 0 in right and len(right) < len(per):
+        text += (" Layer 0 is right: the error is in how a later layer runs, in its initial state or in "
+                 "what it reads from the layer below.")
+    return [Finding("layers", text, {"cases": cases, "failing_by_layer": per, "right_layers": right})]
+
+
+def _batch_label(spec: Spec) -> str:
+    return str(next(e for e in spec.data["outputs"].values() if e["take"] == "all_steps")["shape"][1])
+
+
+def _lengths(spec: Spec, d: CaseData) -> np.ndarray | None:
+    variant = d.case.record["variant"]
+    names = [n for n in names_of(spec, "inputs", variant) if array_dtype(spec, "inputs", n) is not None]
+    return np.asarray(d.case.record["inputs"][names[0]], dtype=np.int64) if names else None
+
+
+def _lengths_finding(spec: Spec, data: list[CaseData]) -> list[Finding]:
+    """With row lengths: y within each row's length against past it, and the rows by their length."""
+    within, past, full, short, empty, cases = [], [], [], [], [], []
+    for d in data:
+        lengths = _lengths(spec, d)
+        if lengths is None:
+            continue
+        cases.append(d.case.id)
+        timed, _ = _split(spec, d)
+        T = d.case.record["dims"]["T"]
+        steps = np.arange(T)[:, None] < lengths[None, :]  # (T, B): inside the row's length
+        for n in timed:
+            over = d.outputs[n].over.reshape(T, len(lengths), -1).any(axis=-1)
+            if (over & steps).any():
+                within.append(d.case.id)
+            if (over & ~steps).any():
+                past.append(d.case.id)
+        rows = _failing_rows(spec, _batch_label(spec), d)
+        full += [d.case.id] if any(lengths[b] == T for b in rows) else []
+        short += [d.case.id] if any(0 < lengths[b] < T for b in rows) else []
+        empty += [d.case.id] if any(lengths[b] == 0 for b in rows) else []
+    if not (within or past or full or short or empty):
+        return []
+    text = (f"With row lengths, in the {len(cases)} failing case(s): y fails within the rows' lengths in "
+            f"{len(set(within))}, past them (where the spec has 0) in {len(set(past))}; rows of length T fail "
+            f"in {len(full)}, shorter rows in {len(short)}, rows of length 0 in {len(empty)}.")
+    if past and not within:
+        text += " Only the padding is wrong in y: the steps past each row's length are not zeroed."
+    if short and not full:
+        text += " Rows that use every step are right: the error is in how a shorter row stops or starts."
+    return [Finding("lengths", text, {"cases": cases, "within": sorted(set(within)), "past": sorted(set(past)),
+                                      "full_rows": full, "short_rows": short, "empty_rows": empty})]

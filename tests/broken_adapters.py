@@ -620,3 +620,347 @@ class BatchFirstOutput(_Base):
 
 
 LOCALIZE = [HFromPreviousCell, StateResetEachStep, LastRowZeroState, DriftingCell, BatchFirstOutput]
+
+
+# ---------------------------------------------------------------- broken sequence structure (compute adapters)
+#
+# Wrong LSTMs over the spec's variants (direction, layers, per-row lengths), each a
+# compute(inputs, params, variant) adapter over `_impl_run` below (run_lstm, this file's own NumPy
+# LSTM, composed into runs, layers and row lengths as spec/lstm.yaml describes; like the rest of the
+# catalog it does not import lstm_impl or the harness, which are under test) with one bug in how runs,
+# layers or lengths are put together. supports() accepts only the variants where the bug means
+# something; `convention` is the hypothesis id in spec/conventions.yaml that explains it, None where no
+# known convention does. Not in BROKEN: tests/test_broken_adapters.py pins BROKEN's verdicts on the
+# base cases.
+
+import re as _re
+
+_CELL_NAME = _re.compile(r"^(?P<base>[A-Za-z]_[a-z])(?:_l(?P<layer>\d+))?(?P<run>_reverse)?$")
+
+
+def _one_run(params: Mapping[str, np.ndarray], x: np.ndarray, h0: np.ndarray, c0: np.ndarray,
+             lengths: np.ndarray | None, reverse: bool, empty_zeros: bool) -> tuple:
+    """One run over every row: row b reads x[:len_b, b] (backwards when `reverse`), y is 0 past len_b,
+    the final state is the one after the row's last step (a row of length 0: h0, c0, or zeros)."""
+    T, B = x.shape[:2]
+    lengths = np.full(B, T) if lengths is None else np.asarray(lengths)
+    y = np.zeros((T, B, h0.shape[-1]), dtype=x.dtype)
+    h, c = h0.copy(), c0.copy()
+    for b, n in enumerate(lengths):
+        if n == 0:
+            if empty_zeros:
+                h[b], c[b] = 0, 0
+            continue
+        xs = x[:n, b:b + 1][::-1] if reverse else x[:n, b:b + 1]
+        yb, hb, cb = run_lstm(np.ascontiguousarray(xs), h0[b:b + 1], c0[b:b + 1], params)
+        y[:n, b] = (yb[::-1] if reverse else yb)[:, 0]
+        h[b], c[b] = hb[0], cb[0]
+    return y, h, c
+
+
+def _impl_run(params: Mapping[str, np.ndarray], variant: Mapping, x: np.ndarray, h0: np.ndarray, c0: np.ndarray,
+              lengths: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(y, h_n, c_n) of `variant` (correct): layers of runs, [forward | reverse] on y's last axis, states
+    (L * D, B, H) at layer * D + run when L * D > 1."""
+    L, D = variant.get("num_layers", 1), _runs(variant)
+    runs = ["forward", "reverse"] if D == 2 else ["reverse" if variant.get("direction") == "reverse" else "forward"]
+    empty_zeros = variant.get("empty_rows") == "zeros"
+    h0s = h0.reshape(L * D, *h0.shape[-2:])
+    c0s = c0.reshape(L * D, *c0.shape[-2:])
+    hs, cs = [], []
+    for layer in range(L):
+        cell = _layer_params(params, layer)
+        ys = []
+        for r, run in enumerate(runs):
+            suffix = "_reverse" if D == 2 and run == "reverse" else ""
+            p = {f"{g}_{k}": cell[f"{g}_{k}{suffix}"] for g in "WUb" for k in GATES}
+            y, h, c = _one_run(p, x, h0s[layer * D + r], c0s[layer * D + r], lengths, run == "reverse", empty_zeros)
+            ys.append(y)
+            hs.append(h)
+            cs.append(c)
+        x = np.concatenate(ys, axis=-1)
+    if L * D == 1:
+        return x, hs[0], cs[0]
+    return x, np.stack(hs), np.stack(cs)
+
+
+def _layer_params(params: Mapping[str, np.ndarray], layer: int) -> dict[str, np.ndarray]:
+    """Layer `layer`'s parameters under layer 0's names (W_i_l1_reverse -> W_i_reverse)."""
+    out = {}
+    for name, value in params.items():
+        m = _CELL_NAME.match(name)
+        if m and int(m["layer"] or 0) == layer:
+            out[m["base"] + (m["run"] or "")] = value
+    return out
+
+
+def _one_layer(variant: Mapping) -> dict:
+    return {k: v for k, v in variant.items() if k != "num_layers"}
+
+
+def _without_lengths(variant: Mapping) -> dict:
+    return {k: v for k, v in variant.items() if k not in ("lengths", "empty_rows")}
+
+
+def _runs(variant: Mapping) -> int:
+    return 2 if variant.get("direction") == "bidirectional" else 1
+
+
+def _by_layer(inputs: Mapping, params: Mapping, variant: Mapping, layer_run: Callable) -> tuple:
+    """Layers composed one by one: layer_run(layer, x, h0, c0, lengths, layer_params, layer_variant) ->
+    (y, h_n, c_n) of one layer (states (D, B, H), or (B, H) with one run). States stacked (L * D, B, H)."""
+    L, D = variant.get("num_layers", 1), _runs(variant)
+    x, h0, c0, lengths = inputs["x"], inputs["h0"], inputs["c0"], inputs.get("seq_lengths")
+    hs, cs = [], []
+    for layer in range(L):
+        sl = slice(layer * D, (layer + 1) * D)
+        lh0, lc0 = (h0[sl], c0[sl]) if L * D > 1 else (h0, c0)
+        if D == 1 and L > 1:
+            lh0, lc0 = lh0[0], lc0[0]
+        x, h, c = layer_run(layer, x, lh0, lc0, lengths, _layer_params(params, layer), _one_layer(variant))
+        hs.append(h.reshape(D, *h.shape[-2:]))
+        cs.append(c.reshape(D, *c.shape[-2:]))
+    if L * D == 1:
+        return x, hs[0][0], cs[0][0]
+    return x, np.concatenate(hs), np.concatenate(cs)
+
+
+def _correct_layer(layer, x, h0, c0, lengths, params, variant):
+    return _impl_run(params, variant, x, h0, c0, lengths)
+
+
+class _Structured:
+    """A compute adapter over run_structure (_impl_run); subclasses break one thing in `run`."""
+
+    name = "broken structure"
+    convention: str | None = None
+    needs: tuple[str, ...] = ()     # features the variant must set for the bug to mean something
+    bidirectional_only = False
+
+    def supports(self, variant: dict) -> bool:
+        if self.bidirectional_only and variant.get("direction") != "bidirectional":
+            return False
+        return all(f in variant for f in self.needs)
+
+    def run(self, inputs, params, variant):
+        return _impl_run(params, variant, inputs["x"], inputs["h0"], inputs["c0"], inputs.get("seq_lengths"))
+
+    def compute(self, inputs, params, variant):
+        y, h_n, c_n = self.run(inputs, params, variant)
+        return {"y": np.ascontiguousarray(y), "h_n": np.ascontiguousarray(h_n), "c_n": np.ascontiguousarray(c_n)}
+
+
+def _valid(inputs: Mapping, T: int, B: int) -> np.ndarray:
+    lengths = inputs.get("seq_lengths")
+    return np.full(B, T, dtype=np.int64) if lengths is None else np.asarray(lengths)
+
+
+class ReverseOutputInProcessingOrder(_Structured):
+    """keras-onnx#523: a Keras go_backwards layer converted to ONNX without flipping its output back, so
+    the reverse run's part of y comes in processing order (y[t] is the step that read x[len_b - 1 - t])."""
+
+    name = "reverse run's y in processing order"
+    convention = "layout:reverse_output_in_processing_order"
+    needs = ("direction",)
+
+    def run(self, inputs, params, variant):
+        y, h_n, c_n = super().run(inputs, params, variant)
+        y = y.copy()
+        D = _runs(variant)
+        H = y.shape[2] // D
+        part = slice((D - 1) * H, D * H)  # the reverse run is the last of [forward | reverse]
+        for b, n in enumerate(_valid(inputs, *y.shape[:2])):
+            y[:n, b, part] = y[:n, b, part][::-1].copy()
+        return y, h_n, c_n
+
+
+class ReverseStartsAtT(_Structured):
+    """tensorflow-onnx#1871 (and onnxruntime#12492): post-padding assumed away, the reverse run is a plain
+    ReverseV2 over all T steps, so it starts at t = T-1 and reads the padding before each row's last valid
+    step; the output mask still zeroes y past each row's length."""
+
+    name = "reverse run starts at T-1"
+    convention = "lengths:reverse_starts_at_T-1"
+    needs = ("direction", "lengths")
+
+    def run(self, inputs, params, variant):
+        def layer_run(layer, x, h0, c0, lengths, p, v):
+            y, h, c = _impl_run(p, v, x, h0, c0, lengths)  # the forward run is right
+            fy, fh, fc = _impl_run(p, _without_lengths(v), x, h0, c0)  # every step, padding included
+            D, H = _runs(v), y.shape[2] // _runs(v)
+            y, fy = y.copy(), fy.copy()
+            for b, n in enumerate(lengths):
+                fy[n:, b] = 0
+            y[..., (D - 1) * H:] = fy[..., (D - 1) * H:]
+            if D == 1:
+                return y, fh, fc
+            h, c = h.copy(), c.copy()
+            h[1], c[1] = fh[1], fc[1]
+            return y, h, c
+        return _by_layer(inputs, params, variant, layer_run)
+
+
+class SwappedDirectionHalves(_Structured):
+    """The two runs concatenated the wrong way round, [reverse | forward] on y's last axis and in the
+    stacked states: a hand-built Bidirectional (or an exporter's Concat) that lists the backward layer
+    first, which torch, ONNX and Keras all put second."""
+
+    name = "forward/reverse halves swapped"
+    convention = "layout:directions_swapped"
+    bidirectional_only = True
+
+    def run(self, inputs, params, variant):
+        y, h_n, c_n = super().run(inputs, params, variant)
+        H = y.shape[2] // 2
+        y = np.concatenate([y[..., H:], y[..., :H]], axis=-1)
+        L = variant.get("num_layers", 1)
+        swap = lambda s: s.reshape(L, 2, *s.shape[1:])[:, ::-1].reshape(s.shape)  # noqa: E731
+        return y, swap(h_n), swap(c_n)
+
+
+class DirectionAxisPermuted(_Structured):
+    """pytorch#10838: a [T, B, D, H] output reshaped as if it were [T, B, H, D] (or ONNX's [T, D, B, H] Y
+    transposed with the wrong perm), which interleaves the two runs' units on y's last axis."""
+
+    name = "y's direction axis permuted"
+    convention = "layout:direction_axis_permuted"
+    bidirectional_only = True
+
+    def run(self, inputs, params, variant):
+        y, h_n, c_n = super().run(inputs, params, variant)
+        T, B, DH = y.shape
+        return y.reshape(T, B, 2, DH // 2).transpose(0, 1, 3, 2).reshape(T, B, DH), h_n, c_n
+
+
+class HnDirectionMajor(_Structured):
+    """A stacked bidirectional LSTM exported as one ONNX node per layer whose Y_h ([D, B, H] each) are
+    gathered per direction first: h_n and c_n indexed direction * L + layer instead of torch's
+    layer * D + direction (pytorch's h_n layout, docs of nn.LSTM)."""
+
+    name = "h_n direction-major"
+    convention = "layout:states_direction_major"
+    needs = ("num_layers",)
+    bidirectional_only = True
+
+    def run(self, inputs, params, variant):
+        y, h_n, c_n = super().run(inputs, params, variant)
+        L = variant["num_layers"]
+        order = lambda s: s.reshape(L, 2, *s.shape[1:]).transpose(1, 0, 2, 3).reshape(s.shape)  # noqa: E731
+        return y, order(h_n), order(c_n)
+
+
+class PaddingRepeated(_Structured):
+    """onnxruntime#12492 / Keras masking: at a masked step the output repeats the previous one unless
+    zero_output_for_mask=True, so y past each row's length holds y[len_b - 1] instead of 0."""
+
+    name = "padding repeats the last output"
+    convention = "lengths:padding_repeated"
+    needs = ("lengths",)
+
+    def run(self, inputs, params, variant):
+        y, h_n, c_n = super().run(inputs, params, variant)
+        y = y.copy()
+        for b, n in enumerate(inputs["seq_lengths"]):
+            if n > 0:
+                y[n:, b] = y[n - 1, b]
+        return y, h_n, c_n
+
+
+class EmptyRowsZeros(_Structured):
+    """ONNX Runtime's rule for rows of length 0 (deep_cpu_lstm.cc zeroes Y_h and Y_c) without declaring
+    conventions = {"empty_rows": "zeros"}: judged under the canonical initial_state, where such a row
+    keeps h0 and c0."""
+
+    name = "empty rows return zeros (undeclared)"
+    convention = "lengths:empty_rows_zeros"
+    needs = ("lengths",)
+
+    def run(self, inputs, params, variant):
+        return _impl_run(params, {**variant, "empty_rows": "zeros"}, inputs["x"], inputs["h0"], inputs["c0"],
+                         inputs["seq_lengths"])
+
+
+class BatchFirstOutputAnyVariant(_Structured):
+    """torch's batch_first=True (or ONNX layout=1, openvino#37820) leaking into the output: y returned as
+    (B, T, D * H) for every variant, h_n and c_n right."""
+
+    name = "batch-first y (any variant)"
+    convention = "layout:batch_first_output"
+
+    def supports(self, variant: dict) -> bool:
+        return True
+
+    def run(self, inputs, params, variant):
+        y, h_n, c_n = super().run(inputs, params, variant)
+        return y.transpose(1, 0, 2), h_n, c_n
+
+
+class IgnoresLengths(_Structured):
+    """The ONNX reference evaluator of older onnx versions (and ONNX Runtime's own LSTM.py test model):
+    sequence_lens ignored, every row runs all T steps over the padding; y is not zeroed and h_n, c_n are
+    taken at T-1."""
+
+    name = "ignores seq_lengths"
+    needs = ("lengths",)
+
+    def run(self, inputs, params, variant):
+        return _impl_run(params, _without_lengths(variant), inputs["x"], inputs["h0"], inputs["c0"])
+
+
+class IgnoresSecondLayerState(_Structured):
+    """A stacked LSTM exported as one node per layer where only the first node gets initial_h / initial_c
+    (the others start from zeros), as converters that map h0 onto the first layer do."""
+
+    name = "upper layers start from zeros"
+    needs = ("num_layers",)
+
+    def run(self, inputs, params, variant):
+        def layer_run(layer, x, h0, c0, lengths, p, v):
+            if layer:
+                h0, c0 = np.zeros_like(h0), np.zeros_like(c0)
+            return _impl_run(p, v, x, h0, c0, lengths)
+        return _by_layer(inputs, params, variant, layer_run)
+
+
+class ReadsPaddingInLayer2(_Structured):
+    """A stacked LSTM where sequence_lens reaches only the first layer's node (pytorch#48460 / #41774-style
+    lengths lost at export): layer 1 and up run over every step, reading the zeroed padding of the layer
+    below, and return it unmasked."""
+
+    name = "upper layers ignore lengths"
+    needs = ("num_layers", "lengths")
+
+    def run(self, inputs, params, variant):
+        def layer_run(layer, x, h0, c0, lengths, p, v):
+            return _impl_run(p, v if layer == 0 else _without_lengths(v), x, h0, c0, lengths if layer == 0 else None)
+        return _by_layer(inputs, params, variant, layer_run)
+
+
+class BidirSharedWeights(_Structured):
+    """The reverse run given the forward run's parameters: an importer that reads only direction 0 of
+    ONNX's [D, 4H, I] W / R / B tensors (or a Keras Bidirectional whose backward layer shares the
+    forward layer's weights)."""
+
+    name = "reverse run shares the forward weights"
+    bidirectional_only = True
+
+    def run(self, inputs, params, variant):
+        shared = {k: params[k.replace("_reverse", "")] if k.endswith("_reverse") else v for k, v in params.items()}
+        return super().run(inputs, shared, variant)
+
+
+class LengthsOffByOne(_Structured):
+    """Lengths taken as the last valid index (len_b - 1, as flax's seq_lengths - 1 gather or an exporter
+    that passes end indices): every row stops one step early."""
+
+    name = "lengths off by one"
+    needs = ("lengths",)
+
+    def run(self, inputs, params, variant):
+        lengths = np.maximum(np.asarray(inputs["seq_lengths"]) - 1, 0)
+        return _impl_run(params, variant, inputs["x"], inputs["h0"], inputs["c0"], lengths)
+
+
+STRUCTURE = [ReverseOutputInProcessingOrder, ReverseStartsAtT, SwappedDirectionHalves, DirectionAxisPermuted,
+             HnDirectionMajor, PaddingRepeated, EmptyRowsZeros, BatchFirstOutputAnyVariant, IgnoresLengths,
+             IgnoresSecondLayerState, ReadsPaddingInLayer2, BidirSharedWeights, LengthsOffByOne]
