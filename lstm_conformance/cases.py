@@ -247,6 +247,14 @@ def check_case(case: CaseDef, spec: Spec, inputs: dict, params: dict, trace: lis
     return problems
 
 
+def length_flags(spec: Spec, inputs: dict, dims: dict[str, int]) -> dict[str, bool]:
+    """The flags a case's row lengths decide, both ways (a flag must be set exactly when it holds, since
+    the runner skips by them: an adapter following another empty-rows rule skips zero_length_row cases)."""
+    names = [n for n, e in spec.data["inputs"].items() if e.get("when") == "lengths" and n in inputs]
+    lengths = list(inputs[names[0]]) if names else [dims["T"]] * dims["B"]
+    return {"short_rows": min(lengths) < dims["T"], "zero_length_row": min(lengths) == 0}
+
+
 def case_stats(trace: list[dict]) -> dict[str, float]:
     """Figures a reader of a golden file may want: the extremes the case reaches."""
     pre = [v for step in trace for k, vals in step.items() if k.startswith("pre_") for v in vals]

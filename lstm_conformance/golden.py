@@ -478,6 +478,7 @@ def _check_record(record: Any, path: Path, case_id: str, spec: Spec | None) -> N
         variant = check_variant(spec, record["variant"])
     except VariantError as exc:
         raise GoldenError(f"{path}: {exc}") from None
+    _check_lengths(spec, record, path)
     wanted = {"inputs": {n: array_shape(spec, "inputs", n, variant, dims) for n in names_of(spec, "inputs", variant)},
               "params": parameter_shapes(spec, variant, dims),
               "expected": {n: array_shape(spec, "outputs", n, variant, dims) for n in names_of(spec, "outputs", variant)}}
@@ -496,6 +497,23 @@ def _check_record(record: Any, path: Path, case_id: str, spec: Spec | None) -> N
             if bad is not None:
                 raise GoldenError(f"{path}: {key}.{name} holds {bad!r}, but should hold only "
                                   f"{'integers' if integer else 'numbers'}")
+
+
+def _check_lengths(spec: Spec, record: dict, path: Path) -> None:
+    """Row lengths in [0, T], and the flags they decide set exactly when they hold."""
+    T = record["dims"].get("T", 0)
+    for name, entry in spec.data["inputs"].items():
+        if entry.get("when") in record["variant"] and name in record["inputs"]:
+            values = record["inputs"][name]
+            if not isinstance(values, list) or any(isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= T
+                                                   for v in values):
+                raise GoldenError(f"{path}: inputs.{name}={values!r}, but should hold integers in [0, T={T}]")
+    if "x" not in record["inputs"]:
+        return  # reported below as a missing input
+    for flag, holds in case_list.length_flags(spec, record["inputs"], record["dims"]).items():
+        if (flag in record["flags"]) != holds:
+            raise GoldenError(f"{path}: flag {flag} is {'missing' if holds else 'set'}, but the case's row lengths "
+                              f"say it {'holds' if holds else 'does not hold'}")
 
 
 def _nested_shape(value: Any) -> tuple[int, ...] | None:

@@ -253,8 +253,8 @@ def render_coverage(results: list[RunResult], fmt: str = "table") -> str:
         [[r["family"], r["impl"], r["dtype"], r["passed"], r["failed"], r["skipped"], r["errors"],
           ", ".join(r["judged_under"]) + (f" {reasons[r['skip_reason']]}" if r["skip_reason"] else "")]
          for r in rows],
-        headers=["feature", "impl", "dtype", "pass", "fail", "skip", "error", "judged under [skip reason]"],
-        tablefmt=TABLE_FORMATS[fmt], disable_numparse=True, maxcolwidths=[30, 16, None, None, None, None, None, 24])
+        headers=["feature", "impl", "dtype", "pass", "fail", "skip", "error", "judged under [reason]"],
+        tablefmt=TABLE_FORMATS[fmt], disable_numparse=True, maxcolwidths=[24, 14, None, None, None, None, None, 22])
     lines = ["Feature coverage: each feature value and combination, per implementation", table]
     if reasons:
         lines += ["", "Skip reasons:"] + [wrap(f"{mark} {reason}", "  ", "      ") for reason, mark in reasons.items()]

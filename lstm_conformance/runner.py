@@ -187,8 +187,12 @@ def _convention_skip(spec: Spec, case: GoldenCase, conventions: dict[str, str]) 
     feature matters in (flagged with the feature's `flag`)."""
     declared = spec.data["features"]
     for feature, convention in sorted(conventions.items()):
-        if feature not in declared:
-            continue  # a convention the spec does not know (yet) is not the harness's to judge
+        values = declared.get(feature, {}).get("values", {})
+        if "flag" not in declared.get(feature, {}) or convention not in values:
+            raise AdapterError(f"the adapter declares conventions {{{feature!r}: {convention!r}}}, but the spec has no "
+                               f"such convention: features with conventions are "
+                               f"{sorted(f for f, e in declared.items() if 'flag' in e)}"
+                               + (f"; {feature} has {sorted(values)}" if values else ""))
         if feature in case.variant:
             if case.variant[feature] != convention:
                 return f"follows {feature}={convention}; this case is judged under {feature}={case.variant[feature]}"
@@ -232,7 +236,8 @@ def run_conformance(impl: str | Any, *, dtype: str = "float64", patterns: Sequen
             results.append(result)
             if progress:
                 progress(result)
-        points = carry_over_points(Path(golden_dir or paths.golden_dir()) / "case_list.yaml")
+        case_list = Path(golden_dir or paths.golden_dir()) / "case_list.yaml"
+        points = carry_over_points(case_list) if case_list.is_file() else {}  # goldens without a case list: none
         for case, result in zip(cases, results):
             if result.status == "passed":  # only where one call conforms: the check is about the carry
                 carried += [run_carry_over(executor, spec, case, dtype, k, timeout) for k in points.get(case.id, [])
@@ -249,6 +254,12 @@ def run_carry_over(executor: Any, spec: Spec, case: GoldenCase, dtype: str, k: i
     start = time.perf_counter()
     members = getattr(executor, "protocol_cache", None) or {}
     inputs, params = case_arrays(spec, case, dtype)
+    halves = [{**inputs, "x": inputs["x"][:k]}, {**inputs, "x": inputs["x"][k:]}]
+    if members.get("skip_case"):  # a split the implementation refuses (e.g. one step) is skipped, not failed
+        for half in halves:
+            reason = executor.call("skip_case", (half, {}, dtype), timeout)
+            if reason:
+                return CaseResult(cid, "skipped", [f"carry-over at step {k}: {reason}"], variant=dict(case.variant))
     try:
         first = _call_named(executor, members, {**inputs, "x": inputs["x"][:k]}, params, timeout)
         rest = _call_named(executor, members, {**inputs, "x": inputs["x"][k:], "h0": first["h_n"], "c0": first["c_n"]},

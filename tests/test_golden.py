@@ -173,6 +173,21 @@ def test_conformance_cli_reports_a_tampered_golden_as_a_harness_error(project_co
     assert "base-T5-B3-I5-H3.json" in run.stderr and "does not match the manifest" in run.stderr
 
 
+@pytest.mark.parametrize("edit, words", [
+    (lambda r: r["flags"].remove("zero_length_row"), "flag zero_length_row is missing, but the case's row lengths say"),
+    (lambda r: r["inputs"].__setitem__("seq_lengths", [4, -3, 2]), "inputs.seq_lengths=[4, -3, 2], but should hold"),
+    (lambda r: r["inputs"].__setitem__("seq_lengths", [9, 0, 2]), "but should hold integers in [0, T=4]"),
+])
+def test_row_lengths_and_their_flags_are_checked_not_trusted(project_copy, spec, edit, words):
+    """A runner skips by the zero_length_row flag (declared empty-rows conventions): it must match the data."""
+    cid = "len0-T4-B3-I2-H3"
+    record = json.loads((project_copy / "golden" / "cases" / f"{cid}.json").read_text())
+    edit(record)
+    _rehash(project_copy, cid, record)
+    with pytest.raises(GoldenError, match=re.escape(words)):
+        load_golden(project_copy / "golden", spec=spec)
+
+
 def test_case_schema_and_loader_know_the_case_list_flags(golden_cases):
     import re
     from lstm_conformance.cases import FLAG_TEXT
@@ -223,6 +238,7 @@ def _rehash(project_copy, case_id, record):
     (lambda r: r["inputs"].pop("x"), "inputs has ['c0', 'h0'], but variant {} has ['c0', 'h0', 'x'] (missing ['x']"),
     (lambda r: r["params"].__setitem__("W_i_l1", [[0.5]]), "params has ['U_f', "),
     (lambda r: r["flags"].append("no_such_flag"), "flags holds 'no_such_flag', which is not a known flag"),
+    (lambda r: r["flags"].append("zero_length_row"), "flag zero_length_row is set, but the case's row lengths"),
     (lambda r: r["variant"].__setitem__("num_layers", 1), "variant.num_layers=1 is the default"),
     (lambda r: r["expected"]["y"].pop(), "expected.y.shape=(2, 2, 5), but should be (3, 2, 5)"),
     (lambda r: r.__setitem__("id", "other"), "id='other', but the manifest lists it as 'base-T3-B2-I4-H5'"),

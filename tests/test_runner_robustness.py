@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from lstm_conformance.adapters import BUILTIN
 from lstm_conformance.runner import run_conformance
 from tests import broken_adapters as ba
 from tests.conftest import ALL_IDS, BASE_ARGS, BASE_IDS
@@ -210,7 +211,7 @@ def test_cli_exit_1_for_an_erroring_adapter_in_a_worker():
 
 
 USAGE_ERRORS = [
-    (["--impl", "nosuch"], "--impl='nosuch', but should be a built-in name (flax, flax-optimized, keras, keras-jax, numpy, onnxruntime, torch, torch-cell) or MODULE:ATTR"),
+    (["--impl", "nosuch"], f"--impl='nosuch', but should be a built-in name ({', '.join(sorted(BUILTIN))}) or MODULE:ATTR"),
     (["--impl", f"{MODULE}:NoSuchAdapter"], f"module '{MODULE}' has no attribute 'NoSuchAdapter'"),
     (["--impl", "no_such_module_xyz:Adapter"], "cannot import module 'no_such_module_xyz'"),
     (["--impl", f"{MODULE}:factory_raises"],

@@ -465,3 +465,46 @@ def test_state_carry_over_catches_a_reset_state_that_every_golden_misses(spec):
     assert report.to_json(run)["carry_over"][0]["status"] == "failed"
     good = run_conformance(CorrectAdapter(), patterns=["base-T12-B4-I8-H8", "base-T5-B3-I5-H3"], spec=spec)
     assert [c.status for c in good.carry_over] == ["passed"] * 4 and good.verdict == "PASS"
+
+
+class NumpyDeclaring:
+    """lstm_impl's adapter declaring a convention the spec does not have (a misspelt empty_rows value)."""
+
+    def __init__(self, conventions):
+        from lstm_adapters.numpy_lstm import NumpyLSTMAdapter
+
+        self.inner, self.conventions, self.name = NumpyLSTMAdapter(), conventions, "declares"
+
+    def supports(self, variant):
+        return self.inner.supports(variant)
+
+    def compute(self, inputs, params, variant):
+        return self.inner.compute(inputs, params, variant)
+
+
+@pytest.mark.parametrize("conventions", [{"empty_rows": "zero"}, {"lengths": "full"}, {"colour": "blue"}])
+def test_an_unknown_declared_convention_is_an_error_not_a_skip(spec, conventions):
+    run = run_conformance(NumpyDeclaring(conventions), patterns=["len0-*", T3], spec=spec)
+    assert run.verdict == "FAIL" and {c.status for c in run.cases} == {"error"}
+    assert "but the spec has no such convention" in run.cases[0].reasons[0]
+
+
+class NoSingleStep(CorrectAdapter):
+    name = "refuses one-step calls"
+
+    def skip_case(self, inputs, variant, dtype):
+        return "one step is not supported" if inputs["x"].shape[0] == 1 else None
+
+
+def test_carry_over_asks_skip_case_for_each_call(spec):
+    run = run_conformance(NoSingleStep(), patterns=["base-T12-B4-I8-H8"], spec=spec)
+    assert {c.id: c.status for c in run.carry_over} == {"base-T12-B4-I8-H8@carry1": "skipped",
+                                                        "base-T12-B4-I8-H8@carry6": "passed",
+                                                        "base-T12-B4-I8-H8@carry11": "skipped"}
+    assert run.verdict == "PASS"
+
+
+def test_goldens_without_a_case_list_still_run(project_copy, spec):
+    (project_copy / "golden" / "case_list.yaml").unlink()
+    run = run_conformance("numpy", patterns=[T3], spec=spec, golden_dir=project_copy / "golden", isolate=False)
+    assert run.verdict == "PASS" and run.carry_over == []

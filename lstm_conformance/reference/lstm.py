@@ -7,7 +7,7 @@ import math
 from typing import Any, Callable, Mapping
 
 from ..expressions import Expression, evaluate, parse_expression
-from ..spec_loader import Spec
+from ..spec_loader import Spec, eval_dim
 from ..variants import (Structure, VariantError, array_dtype, array_shape, names_of, parameter_name,
                         parameter_names, parameter_shapes, structure)
 from . import scalar_math
@@ -221,7 +221,7 @@ def _run_stack(spec: Spec, st: Structure, step: Step, variant: dict, dims: dict[
     for layer in range(st.L):
         runs_values = []
         for run, direction in enumerate(st.runs):
-            index = layer * st.D + run  # the state's place in (L * D, B, H)
+            index = eval_dim(spec.data["structure"]["state_index"], {"layer": layer, "run": run, "D": st.D, "L": st.L})
             params = {base: p[parameter_name(spec, st, base, layer, run)] for base in spec.parameter_names}
             init = [{s: _initial(xs[e["init"]], st, index, b) for s, e in step.state_spec.items()} for b in range(B)]
             values, final = run_one(step, params, layer_input, init, lengths, direction == "reverse",
