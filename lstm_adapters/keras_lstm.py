@@ -62,12 +62,21 @@ class KerasLSTMAdapter(FrameworkAdapter):
             if have != want:
                 raise RuntimeError(f"keras is already imported with the {have} backend, but this adapter needs {want}; "
                                    f"run it in its own process (the harness's default, without --no-isolation)")
+        # Keras reads KERAS_BACKEND once, at import. Set it for that import only: left set, it would leak into
+        # every worker this process starts later (keras-jax's choice made the next `keras` run on jax).
+        before = os.environ.get("KERAS_BACKEND")
         os.environ["KERAS_BACKEND"] = want
-        if want == "jax":
-            import jax
+        try:
+            if want == "jax":
+                import jax
 
-            jax.config.update("jax_enable_x64", True)
-        import keras
+                jax.config.update("jax_enable_x64", True)
+            import keras
+        finally:
+            if before is None:
+                os.environ.pop("KERAS_BACKEND", None)
+            else:
+                os.environ["KERAS_BACKEND"] = before
 
         self.keras = keras
         self.name = f"keras {keras.__version__} LSTM ({keras.backend.backend()} backend)"

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -142,3 +144,29 @@ def test_swap_runs_exchanges_the_reverse_parameters(spec):
               "W_i_l1": np.full(1, 2.0), "W_i_l1_reverse": np.full(1, 3.0)}
     assert {k: float(v[0]) for k, v in _swap_runs(spec, params).items()} == \
         {"W_i": 1.0, "W_i_reverse": 0.0, "W_i_l1": 3.0, "W_i_l1_reverse": 2.0}
+
+
+LEAK_CHECK = """
+import os
+from lstm_adapters.keras_lstm import KerasJaxLSTMAdapter
+from lstm_conformance.runner import run_conformance
+KerasJaxLSTMAdapter()  # imports keras on jax in this process
+print("KERAS_BACKEND after:", os.environ.get("KERAS_BACKEND"))
+run = run_conformance("keras", dtype="float64", patterns=["base-T3-B2-I4-H5"])  # a fresh worker
+print(run.impl, run.verdict)
+"""
+
+
+def test_the_keras_jax_adapter_does_not_leak_its_backend_into_later_workers():
+    """Found in CI: keras-jax set KERAS_BACKEND=jax in the harness process, so the next `keras` worker ran on jax
+    (and failed at float64 with jax's float32 tanh)."""
+    _require("keras")
+    _require("jax")
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
+    proc = subprocess.run([sys.executable, "-c", LEAK_CHECK], capture_output=True, text=True, timeout=300, env=env,
+                          cwd=Path(__file__).resolve().parent.parent)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "KERAS_BACKEND after: None" in proc.stdout, proc.stdout
+    assert "(torch backend) PASS" in proc.stdout, proc.stdout
