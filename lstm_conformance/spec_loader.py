@@ -430,6 +430,13 @@ def _check_features(spec: Spec, fail) -> None:
     for dim, entry in d["dimensions"].items():
         if "from" in entry and entry["from"] not in feats:
             raise fail(("dimensions", dim, "from"), f"unknown feature {entry['from']!r}")
+    names = d["structure"]["names"]
+    run_parts = [names["run"].get(r, "") for r in sorted(runs)]
+    if "{layer}" not in names["layer"] or len(set(run_parts)) != len(run_parts) or \
+            any(part not in names["parameter"] for part in ("{name}", "{layer}", "{run}")):
+        raise fail(("structure", "names"), f"the templates must give every layer and run its own names: layer "
+                                           f"{names['layer']!r} needs {{layer}}, the runs {names['run']} distinct "
+                                           f"suffixes, parameter {names['parameter']!r} {{name}}, {{layer}} and {{run}}")
     for dim, expr in d["structure"]["layer_input"].items():
         if dim not in d["dimensions"]:
             raise fail(("structure", "layer_input", dim), f"unknown dimension {dim!r}")

@@ -106,6 +106,10 @@ BROKEN = [
      ["packings.flax.tensors.ii/kernel.block", "uses {gate} outside stack_gates"], None),
     ("packing-bad-dim-term", "W: {shape: [1, 4 * H, I]", "W: {shape: [1, 4 * H * I, I]",
      ["packings.onnx.tensors.W.shape[1]", "a term may name one dimension"], None),
+    ("structure-names-collide", 'run: {forward: "", reverse: "_reverse"}', 'run: {forward: "", reverse: ""}',
+     ["structure.names", "the templates must give every layer and run its own names"], None),
+    ("structure-layer-without-index", 'layer: "_l{layer}"', 'layer: "_deep"',
+     ["structure.names", "needs {layer}"], None),
 ]
 
 
