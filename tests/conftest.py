@@ -62,3 +62,12 @@ GOLDEN_VARIANTS = _golden_variants()          # case id -> variant, for every go
 ALL_IDS = sorted(GOLDEN_VARIANTS)
 BASE_IDS = sorted(c for c, v in GOLDEN_VARIANTS.items() if not v)  # the base LSTM: what forward-only adapters run
 BASE_ARGS = [arg for cid in BASE_IDS for arg in ("--cases", cid)]
+
+
+def assert_error(exc_type, call, *fragments):
+    """``call()`` raises ``exc_type`` whose message contains every fragment."""
+    with pytest.raises(exc_type) as info:
+        call()
+    msg = str(info.value)
+    for frag in fragments:
+        assert frag in msg, f"{frag!r} not in {msg!r}"

@@ -30,6 +30,7 @@ from lstm_impl.activations import (
     gate_form,
     sigmoid,
 )
+from tests.conftest import assert_error
 
 ROOT = Path(__file__).resolve().parent.parent
 GATES = ("i", "f", "g", "o")
@@ -74,15 +75,6 @@ def make(rng, i=4, h=6, dtype=np.float64, scale=1.0):
 @pytest.fixture
 def rng():
     return np.random.default_rng(20240611)
-
-
-def assert_error(exc_type, call, *fragments):
-    """``call()`` raises ``exc_type`` whose message contains every fragment."""
-    with pytest.raises(exc_type) as info:
-        call()
-    msg = str(info.value)
-    for frag in fragments:
-        assert frag in msg, f"{frag!r} not in {msg!r}"
 
 
 # --------------------------------------------------------------------------- correctness

@@ -17,6 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from lstm_impl import LSTM, PARAM_NAMES
+from tests.conftest import assert_error
 
 GATES = ("i", "f", "g", "o")
 NAMES = tuple(f"{r}_{k}" for r in "WUb" for k in GATES)
@@ -111,14 +112,6 @@ def variant_of(num_layers=1, direction="forward", **extra):
 @pytest.fixture
 def rng():
     return np.random.default_rng(99)
-
-
-def assert_error(exc_type, call, *fragments):
-    with pytest.raises(exc_type) as info:
-        call()
-    msg = str(info.value)
-    for frag in fragments:
-        assert frag in msg, f"{frag!r} not in {msg!r}"
 
 
 def close(got, want, rtol=1e-12, atol=1e-14):
