@@ -98,4 +98,4 @@ class FrameworkAdapter:
 
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
-    return text[0][:300] if text else ""
+    return text[0][:600] if text else ""

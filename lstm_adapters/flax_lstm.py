@@ -18,15 +18,18 @@ step-by-step cell.apply loop (tests/test_adapter_keras_flax.py runs the goldens)
   one cell *instance* share its parameters (flax adopts the instance once): each RNN needs its own cell.
 - num_layers: a chain of those modules (one per layer, `layer_<k>`), layer k >= 1 reading layer
   k-1's y; each has its own initial carry, taken from h0/c0[layer * D + run].
-- lengths (not run yet: supports() refuses any variant with lengths): with `seq_lengths`, nn.RNN does
+- lengths: each nn.RNN / nn.Bidirectional is called with seq_lengths. With `seq_lengths`, nn.RNN does
   NOT zero y past a row's length: the forward run simply continues through the padding, and those
   values are in y. The reverse run (flip_sequences) processes x[len-1] .. x[0] and then the padding,
   x[T-1] .. x[len], and puts y back through the same index map, so y[len:] holds the states after the
   padding. The final carry is read at index seq_lengths - 1 of the carry history, so it is right for
   len >= 1, and a row of length 0 reads index -1: the carry after all T steps of padding (forward:
-  x[0] .. x[T-1]; reverse: x[T-1] .. x[0]), neither h0/c0 nor zeros. The harness needs a padding
-  convention for y (values past the length unspecified, or masked before judging) and an empty-row
-  convention ("state after the whole padded sequence") before flax can run those goldens unchanged.
+  x[0] .. x[T-1]; reverse: x[T-1] .. x[0]), neither h0/c0 nor zeros.
+  Declared as conventions = {"lengths": "valid_steps"} (spec/lstm.yaml derived_conventions): y is judged
+  only where t < len_b; h_n, c_n and y there follow zero_fill. Stacked layers read the previous layer's
+  padded steps only past the length, where neither run looks. A row of length 0 is the deviation it is,
+  not a convention: skip_case skips those cases with the measured behaviour (EMPTY_ROW_DEVIATION), and
+  tests/test_adapter_keras_flax.py pins it (h_n of that row equals a plain run over all T padded steps).
 
 No gate permutation lives here: each layer's and run's parameters (lstm_conformance.variants.cell_params)
 are packed with the spec's `flax` packing and placed at the path flax gives that layer's cell. The
@@ -40,8 +43,11 @@ import numpy as np
 
 from .base import FrameworkAdapter
 
-# The features this adapter runs through flax's own modules; lengths (and empty_rows) are not run yet.
-RUNS_FEATURES = frozenset({"direction", "num_layers"})
+# The features this adapter runs through flax's own modules (empty_rows only at its canonical default).
+RUNS_FEATURES = frozenset({"direction", "num_layers", "lengths"})
+EMPTY_ROW_DEVIATION = ("deviation: flax nn.RNN(seq_lengths=...) gives a row of length 0 the carry after all T "
+                       "padded steps (it reads the carry history at index seq_lengths - 1 = -1), not h0/c0 "
+                       "(README, Deviations); not judged")
 
 
 class FlaxLSTMCellAdapter(FrameworkAdapter):
@@ -52,6 +58,7 @@ class FlaxLSTMCellAdapter(FrameworkAdapter):
     framework = "flax"
     install = "pip install jax flax"
     cell_class = "LSTMCell"
+    conventions = {"lengths": "valid_steps"}  # y past a row's length holds the padded steps (module docstring)
 
     def _import(self) -> None:
         import jax
@@ -65,6 +72,12 @@ class FlaxLSTMCellAdapter(FrameworkAdapter):
 
     def supports(self, variant: dict) -> bool:
         return set(variant) <= RUNS_FEATURES
+
+    def skip_case(self, inputs: Mapping[str, np.ndarray], variant: dict, dtype: str) -> str | None:
+        lengths = inputs.get("seq_lengths")
+        if lengths is None or not (np.asarray(lengths) == 0).any():
+            return None
+        return f"{EMPTY_ROW_DEVIATION} (rows {np.flatnonzero(np.asarray(lengths) == 0).tolist()})"
 
     def run(self, x, h0, c0, params):
         jax, jnp = self.jax, self.jax.numpy
@@ -103,7 +116,8 @@ class FlaxLSTMCellAdapter(FrameworkAdapter):
                     node = node.setdefault(part, {})
                 node.update(_nest(packed))
         self._check_tree(module, tree, x, h0, c0)
-        y, h_n, c_n = apply({"params": tree}, x, h0, c0)
+        lengths = None if st.lengths is None else np.asarray(inputs["seq_lengths"])
+        y, h_n, c_n = apply({"params": tree}, x, h0, c0, lengths)
         y, h_n, c_n = np.asarray(y), np.asarray(h_n), np.asarray(c_n)
         if not st.stacked:
             h_n, c_n = h_n[0], c_n[0]
@@ -166,7 +180,7 @@ def _stack_module(nn, cell_cls, runs: tuple[str, ...], layers: int, h_sz: int, d
 
     class Stack(nn.Module):
         @nn.compact
-        def __call__(self, x, h0, c0):
+        def __call__(self, x, h0, c0, seq_lengths=None):
             d = len(runs)
             hs, cs = [], []
             for layer in range(layers):
@@ -174,11 +188,13 @@ def _stack_module(nn, cell_cls, runs: tuple[str, ...], layers: int, h_sz: int, d
                 if d == 2:
                     bi = nn.Bidirectional(rnn(False, parent=None), rnn(True, parent=None), time_major=True,
                                           return_carry=True, name=f"layer_{layer}")
-                    ((c_f, h_f), (c_b, h_b)), x = bi(x, initial_carry=((c0[k], h0[k]), (c0[k + 1], h0[k + 1])))
+                    ((c_f, h_f), (c_b, h_b)), x = bi(x, initial_carry=((c0[k], h0[k]), (c0[k + 1], h0[k + 1])),
+                                                     seq_lengths=seq_lengths)
                     hs += [h_f, h_b]
                     cs += [c_f, c_b]
                 else:
-                    (c, h), x = rnn(runs[0] == "reverse", name=f"layer_{layer}")(x, initial_carry=(c0[k], h0[k]))
+                    (c, h), x = rnn(runs[0] == "reverse", name=f"layer_{layer}")(x, initial_carry=(c0[k], h0[k]),
+                                                                                 seq_lengths=seq_lengths)
                     hs.append(h)
                     cs.append(c)
             return x, jnp.stack(hs), jnp.stack(cs)

@@ -57,9 +57,11 @@ def direction_of(spec: Any, variant: Mapping[str, Any]) -> str:
 
 
 def build(spec: Any, inputs: Mapping[str, np.ndarray], params: Mapping[str, np.ndarray],
-          variant: Mapping[str, Any], *, opset: int = OPSET, check: bool = True) -> OnnxLSTM:
+          variant: Mapping[str, Any], *, opset: int = OPSET, check: bool = True, layout: int = 0) -> OnnxLSTM:
     """The model for `variant` over these inputs and parameters (named as the spec names them), at
-    x's dtype, with the parameters as initializers."""
+    x's dtype, with the parameters as initializers. With layout=1 (ONNX's batch-first) x is (B, T, I)
+    and y comes out (B, T, D * H); the states keep the spec's shapes (the graph transposes ONNX's
+    (B, D, H) ones)."""
     import onnx
     from onnx import helper, numpy_helper
 
@@ -68,7 +70,7 @@ def build(spec: Any, inputs: Mapping[str, np.ndarray], params: Mapping[str, np.n
 
     st = structure(spec, variant)
     x = np.asarray(inputs["x"])
-    t_len, b, i_sz = x.shape
+    t_len, b, i_sz = x.shape if not layout else (x.shape[1], x.shape[0], x.shape[2])
     dtype = x.dtype
     elem = helper.np_dtype_to_tensor_dtype(dtype)
     d = st.D
@@ -80,7 +82,7 @@ def build(spec: Any, inputs: Mapping[str, np.ndarray], params: Mapping[str, np.n
     direction = ONNX_DIRECTION[direction_of(spec, variant)]
 
     nodes, initializers = [], []
-    graph_inputs = [helper.make_tensor_value_info("X", elem, [t_len, b, i_sz])]
+    graph_inputs = [helper.make_tensor_value_info("X", elem, list(x.shape))]
     feeds: dict[str, np.ndarray] = {"X": x}
     seq_name = ""
     if st.lengths is not None:
@@ -104,16 +106,22 @@ def build(spec: Any, inputs: Mapping[str, np.ndarray], params: Mapping[str, np.n
             initializers.append(numpy_helper.from_array(np.ascontiguousarray(stacked.astype(dtype)), names[tensor]))
         ih, ic = f"initial_h_l{layer}", f"initial_c_l{layer}"
         for name, state in ((ih, h0), (ic, c0)):
-            graph_inputs.append(helper.make_tensor_value_info(name, elem, [d, b, h_sz]))
-            feeds[name] = np.ascontiguousarray(state[layer * d:(layer + 1) * d])
+            part = state[layer * d:(layer + 1) * d]  # (D, B, H); layout=1 reads (B, D, H)
+            feeds[name] = np.ascontiguousarray(part.transpose(1, 0, 2) if layout else part)
+            graph_inputs.append(helper.make_tensor_value_info(name, elem, list(feeds[name].shape)))
         y, yh, yc = f"Y_l{layer}", f"Y_h_l{layer}", f"Y_c_l{layer}"
         nodes.append(helper.make_node(
             "LSTM", [layer_x, names["W"], names["R"], names["B"], seq_name, ih, ic], [y, yh, yc],
-            name=f"lstm_l{layer}", hidden_size=h_sz, direction=direction))
-        # Y [T, D, B, H] -> [T, B, D, H] -> (T, B, D * H): [forward | reverse] on the last axis
-        nodes.append(helper.make_node("Transpose", [y], [f"Y_tbdh_l{layer}"], perm=list(Y_PERM)))
+            name=f"lstm_l{layer}", hidden_size=h_sz, direction=direction, **({"layout": 1} if layout else {})))
         layer_x = "y" if layer == st.L - 1 else f"X_l{layer + 1}"
-        nodes.append(helper.make_node("Reshape", [f"Y_tbdh_l{layer}", "y_shape"], [layer_x]))
+        if layout:  # Y [B, T, D, H] -> (B, T, D * H); Y_h, Y_c [B, D, H] -> the spec's (D, B, H)
+            nodes.append(helper.make_node("Reshape", [y, "y_shape"], [layer_x]))
+            for state in (yh, yc):
+                nodes.append(helper.make_node("Transpose", [state], [f"{state}_dbh"], perm=[1, 0, 2]))
+            yh, yc = f"{yh}_dbh", f"{yc}_dbh"
+        else:  # Y [T, D, B, H] -> [T, B, D, H] -> (T, B, D * H): [forward | reverse] on the last axis
+            nodes.append(helper.make_node("Transpose", [y], [f"Y_tbdh_l{layer}"], perm=list(Y_PERM)))
+            nodes.append(helper.make_node("Reshape", [f"Y_tbdh_l{layer}", "y_shape"], [layer_x]))
         h_outs.append(yh)
         c_outs.append(yc)
     for name, parts in (("h_n", h_outs), ("c_n", c_outs)):
@@ -124,7 +132,7 @@ def build(spec: Any, inputs: Mapping[str, np.ndarray], params: Mapping[str, np.n
 
     graph = helper.make_graph(
         nodes, "lstm", inputs=graph_inputs,
-        outputs=[helper.make_tensor_value_info("y", elem, [t_len, b, d * h_sz]),
+        outputs=[helper.make_tensor_value_info("y", elem, [b, t_len, d * h_sz] if layout else [t_len, b, d * h_sz]),
                  helper.make_tensor_value_info("h_n", elem, [st.L * d, b, h_sz]),
                  helper.make_tensor_value_info("c_n", elem, [st.L * d, b, h_sz])],
         initializer=initializers)
@@ -146,6 +154,7 @@ class OnnxOperatorAdapter(FrameworkAdapter):
     (`evaluate`) and which of ENCODED they cannot do (`refused`)."""
 
     opset = OPSET
+    layout = 0  # ONNX's layout attribute; 1 (batch-first) needs conventions = {"layout": "batch_first"}
 
     def refused(self, variant: dict) -> str | None:
         """Why this evaluator cannot run `variant` although the model encodes it, or None."""
@@ -165,6 +174,26 @@ class OnnxOperatorAdapter(FrameworkAdapter):
             return True  # skip_reason skips every case, saying how to install the framework
         return self.why_not(variant) is None
 
+    def skip_reason(self, variant: dict, dtype: str) -> str | None:
+        return super().skip_reason(variant, dtype) or self._layout_refused()
+
+    def _layout_refused(self) -> str | None:
+        """The evaluator's own words if it refuses this adapter's layout where it runs layout 0 (a probe of
+        one step at float32, made once), else None."""
+        if not self.layout:
+            return None
+        if "_layout_reason" not in self.__dict__:
+            error = self._probe_error("float32")
+            if error is not None:
+                layout, self.layout = self.layout, 0
+                try:
+                    base = self._probe_error("float32")
+                finally:
+                    self.layout = layout
+                error = error if base is None else None  # failing at layout 0 too: a bug, let the cases say it
+            self._layout_reason = None if error is None else f"{self.framework} refuses layout=1: {error}"
+        return self._layout_reason
+
     def evaluate(self, built: OnnxLSTM) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover
         """The graph's outputs y, h_n, c_n."""
         raise NotImplementedError
@@ -173,7 +202,7 @@ class OnnxOperatorAdapter(FrameworkAdapter):
         why = self.why_not(variant)
         if why:  # supports() keeps the runner away; a direct call must not run a silently ignored attribute
             raise ValueError(f"{self.name} cannot run variant {variant}: {why}")
-        built = build(self.spec, inputs, params, variant, opset=self.opset)
+        built = build(self.spec, inputs, params, variant, opset=self.opset, layout=self.layout)
         return built.outputs(*self.evaluate(built))
 
     def run(self, x, h0, c0, params):

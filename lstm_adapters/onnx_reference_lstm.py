@@ -26,7 +26,8 @@ DEPARTURES: dict[str, dict[str, str]] = {
     #   -0.2278, row 3 (length 5) at 0.7053 instead of -0.0509: it runs through the padding. Every golden
     #   with lengths fails (y off by up to 0.996, c_n by up to 4.0), so lengths (and empty_rows, which
     #   needs lengths) are refused.
-    # - layout = 1 (batch-first, not a spec feature yet) runs: Y comes back [B, T, D, H].
+    # - layout = 1 (batch-first: the onnx-reference-batch-first adapter) runs: Y comes back [B, T, D, H],
+    #   Y_h and Y_c [B, D, H]; every golden it runs passes as with layout = 0.
     "1.23.2": {
         "lengths": "onnx 1.23.2's reference LSTM ignores sequence_lens (it runs every row through the padding)",
     },
@@ -68,3 +69,10 @@ class OnnxReferenceLSTMAdapter(OnnxOperatorAdapter):
         # and the sigmoid is then exactly 0, the right answer; the overflow warning is not an error here
         with np.errstate(over="ignore"):
             return self.evaluator(built.model).run(["y", "h_n", "c_n"], built.feeds)
+
+
+class OnnxReferenceBatchFirstLSTMAdapter(OnnxReferenceLSTMAdapter):
+    """The same models with layout=1 (x [B, T, I], Y [B, T, D, H], initial and final states [B, D, H])."""
+
+    layout = 1
+    conventions = {"layout": "batch_first"}

@@ -13,13 +13,16 @@ What ONNX Runtime does, pinned by experiment against the goldens (onnxruntime 1.
   bidir-len0-T4-B3-I2-H3 both directions' states of the empty row are 0. Declared as
   conventions = {"empty_rows": "zeros"}: the zeros goldens pass to 3.5e-8 (len0-zeros-T4-B3-I2-H3).
 - float64: refused at run time, "LSTM operator does not support double yet" (skipped, its words).
-- layout = 1 (batch-first; not a spec feature yet): refused when the session is built, "layout_ == 0
-  was false. Batchwise recurrent operations (layout == 1) are not supported. If you need support
-  create a github issue with justification." (lstm_base.h:53).
+- layout = 1 (batch-first; the `onnxruntime-batch-first` adapter, conventions = {"layout":
+  "batch_first"}): refused when the session is built, "layout_ == 0 was false. Batchwise recurrent
+  operations (layout == 1) are not supported. If you need support create a github issue with
+  justification." (lstm_base.h:53): every case is skipped with those words.
 - sequence_lens past T is refused: "Invalid value/s in sequence_lens. All values must be >= 0 and
   <= seq_length. seq_length=6".
 """
 from __future__ import annotations
+
+import re
 
 from .onnx_model import OPSET, OnnxLSTM, OnnxOperatorAdapter
 
@@ -42,10 +45,14 @@ class OnnxRuntimeLSTMAdapter(OnnxOperatorAdapter):
 
     def _probe_error(self, dtype: str) -> str | None:
         error = super()._probe_error(dtype)
-        # ONNX Runtime's message is a long status line; its own words sit after "Status Message:"
-        if error is None or "Status Message:" not in error:
+        # ONNX Runtime's message is a long status line; its own words sit after "Status Message:", or after
+        # the C++ signature of the kernel that raised them (".../lstm_base.h:53 onnxruntime::LSTMBase::...) ")
+        if error is None:
             return error
-        return error.split("Status Message:", 1)[1].strip()
+        if "Status Message:" in error:
+            return error.split("Status Message:", 1)[1].strip()
+        where = re.search(r"([\w.]+\.(?:h|cc):\d+) [\w:~]+\([^)]*\) (.+)", error)
+        return f"{where.group(2)} ({where.group(1)})" if where else error
 
     def evaluate(self, built: OnnxLSTM):
         options = self.ort.SessionOptions()
@@ -54,3 +61,10 @@ class OnnxRuntimeLSTMAdapter(OnnxOperatorAdapter):
         session = self.ort.InferenceSession(built.model.SerializeToString(), options,
                                             providers=["CPUExecutionProvider"])
         return session.run(["y", "h_n", "c_n"], built.feeds)
+
+
+class OnnxRuntimeBatchFirstLSTMAdapter(OnnxRuntimeLSTMAdapter):
+    """The same models with layout=1 (x [B, T, I], Y [B, T, D, H]); ONNX Runtime refuses them."""
+
+    layout = 1
+    conventions = {"empty_rows": "zeros", "layout": "batch_first"}

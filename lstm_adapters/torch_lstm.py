@@ -13,6 +13,10 @@ torch 2.13.0 against the goldens (tests/test_adapter_torch.py):
   batch shrinks as rows end, so each row's h_n/c_n is the state after its own last step, its reverse run
   starts at len_b - 1, and pad_packed_sequence fills y with exactly 0 past each row's length. torch
   refuses a row of length 0 (pack_padded_sequence raises), so it has no empty-row convention at all.
+- batch_first=True (the `torch-batch-first` adapter): x is (B, T, I) and y (B, T, D * H), while h0, c0,
+  h_n and c_n keep their (L * D, B, H) shape (measured: nn.LSTM transposes only input and output); with
+  lengths, pack_padded_sequence and pad_packed_sequence take batch_first=True too. Declared as
+  conventions = {"layout": "batch_first"}: the harness gives it batch-first x and reads y back.
 - direction "reverse" (one run, reverse only): torch has no such LSTM (nn.LSTM's only direction switch
   is bidirectional=True), so it is not supported. Running a bidirectional LSTM and keeping its reverse
   half, or flipping x ourselves, would be this adapter's composition, not torch's.
@@ -52,12 +56,13 @@ class TorchLSTMAdapter(FrameworkAdapter):
     name = "torch.nn.LSTM"
     framework = "torch"
     install = INSTALL
+    batch_first = False  # nn.LSTM's batch_first; True needs conventions = {"layout": "batch_first"}
 
     def _import(self) -> None:
         import torch
 
         self.torch = torch
-        self.name = f"torch.nn.LSTM (torch {torch.__version__})"
+        self.name = f"torch.nn.LSTM (torch {torch.__version__}{', batch_first=True' if self.batch_first else ''})"
 
     def supports(self, variant: dict) -> bool:
         if not set(variant) <= NN_LSTM_FEATURES:
@@ -88,24 +93,24 @@ class TorchLSTMAdapter(FrameworkAdapter):
 
     def run(self, x, h0, c0, params):
         torch = self.torch
-        t_len, _, i_sz = x.shape
+        i_sz = x.shape[2]
         h_sz = h0.shape[1]
         dt = getattr(torch, x.dtype.name)
-        lstm = torch.nn.LSTM(i_sz, h_sz, num_layers=1, bias=True, batch_first=False, dtype=dt)
+        lstm = torch.nn.LSTM(i_sz, h_sz, num_layers=1, bias=True, batch_first=self.batch_first, dtype=dt)
         self._load(lstm, params)
         with torch.no_grad():
             y, (h_n, c_n) = lstm(torch.from_numpy(x), (torch.from_numpy(h0)[None], torch.from_numpy(c0)[None]))
-        return y.numpy(), h_n[0].numpy(), c_n[0].numpy()  # (T, B, H), (B, H), (B, H)
+        return y.numpy(), h_n[0].numpy(), c_n[0].numpy()  # (T, B, H) or batch-first (B, T, H), (B, H), (B, H)
 
     def skip_case(self, inputs: Mapping[str, np.ndarray], variant: dict, dtype: str) -> str | None:
         """torch refuses rows of length 0: skip such a case with torch's own words (from the real call)."""
         lengths = inputs.get("seq_lengths")
         if self.missing or lengths is None or not (np.asarray(lengths) == 0).any():
             return None
-        x = self.torch.zeros((int(np.max(lengths)) or 1, len(lengths), 1))
+        x = self.torch.zeros((len(lengths), int(np.max(lengths)) or 1, 1))  # (B, T, 1)
         try:
             self.torch.nn.utils.rnn.pack_padded_sequence(x, self.torch.from_numpy(np.asarray(lengths, np.int64)),
-                                                         enforce_sorted=False)
+                                                         batch_first=True, enforce_sorted=False)
         except RuntimeError as exc:
             empty = [b for b, n in enumerate(lengths) if n == 0]
             return f"torch refuses rows of length 0 (rows {empty}): pack_padded_sequence raised {type(exc).__name__}: {exc}"
@@ -120,10 +125,10 @@ class TorchLSTMAdapter(FrameworkAdapter):
         st = structure(self.spec, variant)
         if not self.supports(variant):  # pragma: no cover - the runner asks supports() first
             raise ValueError(f"{self.name} does not run variant {variant}")
-        x, h0, c0 = inputs["x"], inputs["h0"], inputs["c0"]
-        t_len, _, i_sz = x.shape
+        x, h0, c0 = inputs["x"], inputs["h0"], inputs["c0"]  # x (T, B, I), or (B, T, I) when batch_first
+        t_len, i_sz = x.shape[1 if self.batch_first else 0], x.shape[2]
         h_sz = h0.shape[-1]
-        lstm = torch.nn.LSTM(i_sz, h_sz, num_layers=st.L, bias=True, batch_first=False,
+        lstm = torch.nn.LSTM(i_sz, h_sz, num_layers=st.L, bias=True, batch_first=self.batch_first,
                              bidirectional=st.runs == ("forward", "reverse"), dtype=getattr(torch, x.dtype.name))
         self._load_structure(lstm, params, variant)
         if not st.stacked:  # (B, H) -> torch's (1, B, H)
@@ -135,7 +140,8 @@ class TorchLSTMAdapter(FrameworkAdapter):
             else:
                 lengths = torch.from_numpy(np.asarray(inputs["seq_lengths"], dtype=np.int64))
                 try:
-                    packed = rnn.pack_padded_sequence(torch.from_numpy(x), lengths, enforce_sorted=False)
+                    packed = rnn.pack_padded_sequence(torch.from_numpy(x), lengths, batch_first=self.batch_first,
+                                                      enforce_sorted=False)
                 except RuntimeError as exc:
                     empty = [b for b, n in enumerate(inputs["seq_lengths"]) if n == 0]
                     if not empty:
@@ -143,10 +149,19 @@ class TorchLSTMAdapter(FrameworkAdapter):
                     raise ValueError(f"torch refuses rows of length 0 (rows {empty}): "
                                      f"pack_padded_sequence raised {type(exc).__name__}: {exc}") from exc
                 out, (h_n, c_n) = lstm(packed, state)
-                y, _ = rnn.pad_packed_sequence(out, total_length=t_len)  # zeros past each row's length
+                y, _ = rnn.pad_packed_sequence(out, batch_first=self.batch_first,
+                                               total_length=t_len)  # zeros past each row's length
         if not st.stacked:
             h_n, c_n = h_n[0], c_n[0]
         return {"y": y.numpy().copy(), "h_n": h_n.numpy().copy(), "c_n": c_n.numpy().copy()}
+
+
+class TorchBatchFirstLSTMAdapter(TorchLSTMAdapter):
+    """torch.nn.LSTM(batch_first=True): x (B, T, I) in and y (B, T, D * H) out, h0/h_n still (L * D, B, H)
+    (measured with torch 2.13.0); the harness converts the arrays (spec: derived_conventions.layout)."""
+
+    batch_first = True
+    conventions = {"layout": "batch_first"}
 
 
 class TorchLSTMCellAdapter(TorchLSTMAdapter):

@@ -21,8 +21,12 @@ Optional: skip_reason(variant: dict, dtype: str) -> str | None. A string skips
 the case with that reason (e.g. "ONNX Runtime's LSTM has no float64 kernel").
 Optional: skip_case(inputs: dict, variant: dict, dtype: str) -> str | None, the same
 for a case the implementation refuses for its data (e.g. torch refuses rows of length 0).
-Optional: conventions = {feature: convention}, the named conventions it follows
-(spec/lstm.yaml `features`, e.g. {"empty_rows": "zeros"}).
+Optional: conventions = {name: value}, the named conventions it follows: a value of a
+feature with goldens of its own (spec/lstm.yaml `features`, e.g. {"empty_rows": "zeros"}),
+judged on those goldens; or a derived convention (spec/lstm.yaml `derived_conventions`, e.g.
+{"layout": "batch_first"}, {"reverse_output": "processing_order"}, {"lengths": "valid_steps"}),
+which the harness applies: it gives the adapter the inputs as that convention lays them out
+and judges the outputs after undoing it. The adapter hands back what its framework returned.
 """
 from __future__ import annotations
 
@@ -38,9 +42,12 @@ import numpy as np
 BUILTIN = {
     "numpy": "lstm_adapters.numpy_lstm:NumpyLSTMAdapter",
     "torch": "lstm_adapters.torch_lstm:TorchLSTMAdapter",
+    "torch-batch-first": "lstm_adapters.torch_lstm:TorchBatchFirstLSTMAdapter",
     "torch-cell": "lstm_adapters.torch_lstm:TorchLSTMCellAdapter",
     "onnxruntime": "lstm_adapters.onnxruntime_lstm:OnnxRuntimeLSTMAdapter",
+    "onnxruntime-batch-first": "lstm_adapters.onnxruntime_lstm:OnnxRuntimeBatchFirstLSTMAdapter",
     "onnx-reference": "lstm_adapters.onnx_reference_lstm:OnnxReferenceLSTMAdapter",
+    "onnx-reference-batch-first": "lstm_adapters.onnx_reference_lstm:OnnxReferenceBatchFirstLSTMAdapter",
     "keras": "lstm_adapters.keras_lstm:KerasLSTMAdapter",
     "keras-jax": "lstm_adapters.keras_lstm:KerasJaxLSTMAdapter",
     "flax": "lstm_adapters.flax_lstm:FlaxLSTMCellAdapter",

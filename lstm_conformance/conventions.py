@@ -142,6 +142,12 @@ def _checked(spec: Spec, hyp: Hypothesis, path: Path) -> Hypothesis:
     for name in f.get("scale", {}):
         if name not in params:
             raise ValueError(f"scale: unknown parameter {name!r}")
+    for name, axes in f.get("swap_axes", {}).items():
+        if name not in spec.data["inputs"]:
+            raise ValueError(f"feed.swap_axes: {name!r} is not an input of the spec {sorted(spec.data['inputs'])}")
+        rank = len(spec.data["inputs"][name]["shape"])
+        if len(set(axes)) != 2 or not all(0 <= a < rank for a in axes):
+            raise ValueError(f"feed.swap_axes.{name}: {axes} should be two different axes of its {rank}")
     for name in f.get("reverse_time", []):
         if name not in timed_inputs:
             raise ValueError(f"feed.reverse_time: {name!r} is not an input with a time axis {sorted(timed_inputs)}")
@@ -190,11 +196,11 @@ def _check_structure_keys(spec: Spec, hyp: Hypothesis, outputs: set[str], timed_
             raise ValueError(f"read.processing_order: {name!r} is not an output with a time axis {sorted(timed_outputs)}")
         if not set(named_runs) <= runs:
             raise ValueError(f"read.processing_order.{name}: {named_runs} should be runs of the spec {sorted(runs)}")
-    for key in ("reversed_runs", "units_major", "zero_past_lengths"):
+    for key in ("reversed_runs", "units_major", "zero_past_lengths", "repeated_past_lengths"):
         for name in r.get(key, []):
             if name not in outputs:
                 raise ValueError(f"read.{key}: {name!r} is not an output of the spec {sorted(outputs)}")
-    for name in r.get("units_major", []) + r.get("zero_past_lengths", []):
+    for name in r.get("units_major", []) + r.get("zero_past_lengths", []) + r.get("repeated_past_lengths", []):
         if name not in timed_outputs:
             raise ValueError(f"read: {name!r} is not an output with a time axis {sorted(timed_outputs)}")
     for name, expr in r.get("state_index", {}).items():
@@ -334,6 +340,11 @@ def _reverse_inputs(spec: Spec, names: list, inputs: Arrays) -> Arrays:
     return {n: (np.ascontiguousarray(a[::-1]) if n in names else a) for n, a in inputs.items()}
 
 
+def _swap_input_axes(spec: Spec, axes: dict, inputs: Arrays) -> Arrays:
+    # it reads the input with two axes exchanged, e.g. x as (B, T, I): give it that
+    return {n: (np.ascontiguousarray(np.swapaxes(a, *axes[n])) if n in axes else a) for n, a in inputs.items()}
+
+
 # parameter transforms: one cell's parameters under the spec's names (W_i ... b_o) in, the same out
 FEED: dict[str, Callable[[Spec, Any, Arrays], Arrays]] = {
     "gate_order": _gate_order,
@@ -344,6 +355,7 @@ FEED: dict[str, Callable[[Spec, Any, Arrays], Arrays]] = {
 }
 FEED_INPUTS: dict[str, Callable[[Spec, Any, Arrays], Arrays]] = {
     "reverse_time": _reverse_inputs,
+    "swap_axes": _swap_input_axes,
 }
 
 
@@ -478,6 +490,21 @@ def _zero_past_lengths(names: list, outputs: Arrays, ctx: CaseContext | None) ->
     return out
 
 
+def _repeated_past_lengths(names: list, outputs: Arrays, ctx: CaseContext | None) -> Arrays:
+    # past each row's length it repeats the row's last valid output (0 for a row of length 0): subtract
+    # that, so a true repetition reads 0 (as the spec's y does there) and anything else stays visible
+    ctx = _need(ctx)
+    out = dict(outputs)
+    for name in names:
+        a = np.array(outputs[name])
+        lengths = _lengths_or_T(ctx, a)
+        for b, n in enumerate(lengths):
+            if n > 0:
+                a[n:, b] -= a[n - 1, b]
+        out[name] = a
+    return out
+
+
 def _initial_state_for_empty_rows(arg: dict, outputs: Arrays, ctx: CaseContext | None) -> Arrays:
     # it returns zeros as the final state of a row of length 0: that row's final state is its initial state
     ctx = _need(ctx)
@@ -509,6 +536,7 @@ READ: dict[str, Callable[[Any, Arrays, CaseContext | None], Arrays]] = {
     "units_major": _units_major,
     "state_index": _state_index,
     "zero_past_lengths": _zero_past_lengths,
+    "repeated_past_lengths": _repeated_past_lengths,
     "initial_state_for_empty_rows": _initial_state_for_empty_rows,
 }
 

@@ -12,7 +12,8 @@ import numpy as np
 
 from . import paths
 from .adapters import AdapterError
-from .compare import DTYPES, CaseJudgement, judge_case
+from .compare import DTYPES, CaseJudgement, judge_case, named_outputs
+from .declared import Declared, from_implementation, judged_under, resolve, skip_reason, to_implementation
 from .variants import array_dtype, names_of
 from .executor import (DEFAULT_START_TIMEOUT, PROTOCOL, AdapterMisbehaved, AdapterRaised, CaseTimeout, ProcessExecutor,
                        ThreadExecutor, WorkerDied)
@@ -113,8 +114,9 @@ def run_case(executor: Any, spec: Spec, case: GoldenCase, dtype: str, timeout: f
     """
     result = _run_case(executor, spec, case, dtype, timeout)
     result.variant = dict(case.variant)
-    conventions = (getattr(executor, "protocol_cache", None) or {}).get("conventions", {})
-    result.judged_under = [f"{f}={c}" for f, c in sorted(conventions.items()) if case.variant.get(f) == c]
+    declared = getattr(executor, "declared", None)
+    if declared is not None and result.status != "skipped":
+        result.judged_under = judged_under(spec, declared, case.variant)
     return result
 
 
@@ -137,7 +139,8 @@ def _run_case(executor: Any, spec: Spec, case: GoldenCase, dtype: str, timeout: 
 
     try:
         members = _protocol(executor, call)
-        reason = _convention_skip(spec, case, members["conventions"])
+        declared = _declared(executor, spec, members)
+        reason = skip_reason(spec, declared, case)
         if reason:
             return CaseResult(case.id, "skipped", [reason])
         if not call("supports", variant):
@@ -150,13 +153,15 @@ def _run_case(executor: Any, spec: Spec, case: GoldenCase, dtype: str, timeout: 
         if reason:
             return CaseResult(case.id, "skipped", [reason])
         inputs, params = case_arrays(spec, case, dtype)
-        reason = call("skip_case", inputs, variant, dtype) if members.get("skip_case") else None
+        applied = declared.applied(spec, variant)
+        given = to_implementation(spec, applied, variant, inputs)  # what a declared layout reads
+        reason = call("skip_case", given, variant, dtype) if members.get("skip_case") else None
         if reason:  # a case the implementation refuses for its data (torch: a row of length 0)
             return CaseResult(case.id, "skipped", [reason])
         if members["compute"]:
-            result = call("compute", inputs, params, variant)
+            result = call("compute", given, params, variant)
         else:
-            result = call("forward", inputs["x"], inputs["h0"], inputs["c0"], params, variant)
+            result = call("forward", given["x"], given["h0"], given["c0"], params, variant)
     except CaseTimeout as exc:
         return error(f"timeout: {exc}")
     except AdapterRaised as exc:
@@ -165,11 +170,20 @@ def _run_case(executor: Any, spec: Spec, case: GoldenCase, dtype: str, timeout: 
         return error(str(exc))
     seconds = time.perf_counter() - start
     try:
-        judgement = judge_case(spec, case.record, dtype, result)
+        judgement = judge_case(spec, case.record, dtype, _undo(spec, applied, case, inputs, result))
     except Exception as exc:  # noqa: BLE001 - an output the judge cannot even look at
         return error(f"the outputs could not be judged: {type(exc).__name__}: {exc}")
     status = "passed" if judgement.passed else "failed"
     return CaseResult(case.id, status, list(judgement.reasons), judgement, seconds)
+
+
+def _undo(spec: Spec, applied: list, case: GoldenCase, inputs: dict, result: Any) -> Any:
+    """The implementation's result with the declared derived conventions undone (as it is when none apply,
+    or when it is not even named arrays: the judge reports that)."""
+    if not applied:
+        return result
+    named, _ = named_outputs(spec, case.record, result)
+    return result if named is None else from_implementation(spec, applied, case.variant, inputs, named)
 
 
 def _protocol(executor: Any, call: Callable[..., Any]) -> dict[str, Any]:
@@ -181,25 +195,14 @@ def _protocol(executor: Any, call: Callable[..., Any]) -> dict[str, Any]:
     return members
 
 
-def _convention_skip(spec: Spec, case: GoldenCase, conventions: dict[str, str]) -> str | None:
-    """An adapter that declares {feature: convention} is judged on the goldens of that convention and
-    skipped on the others: those whose variant names another, and, for the canonical one, those the
-    feature matters in (flagged with the feature's `flag`)."""
-    declared = spec.data["features"]
-    for feature, convention in sorted(conventions.items()):
-        values = declared.get(feature, {}).get("values", {})
-        if "flag" not in declared.get(feature, {}) or convention not in values:
-            raise AdapterError(f"the adapter declares conventions {{{feature!r}: {convention!r}}}, but the spec has no "
-                               f"such convention: features with conventions are "
-                               f"{sorted(f for f, e in declared.items() if 'flag' in e)}"
-                               + (f"; {feature} has {sorted(values)}" if values else ""))
-        if feature in case.variant:
-            if case.variant[feature] != convention:
-                return f"follows {feature}={convention}; this case is judged under {feature}={case.variant[feature]}"
-        elif declared[feature].get("flag") in case.flags and convention != declared[feature]["default"]:
-            return f"follows {feature}={convention}; this case is judged under the canonical {feature}=" \
-                   f"{declared[feature]['default']}"
-    return None
+def _declared(executor: Any, spec: Spec, members: dict[str, Any]) -> Declared:
+    """The adapter's conventions resolved against the spec, once per executor (AdapterError for one the
+    spec does not have)."""
+    declared = getattr(executor, "declared", None)
+    if declared is None:
+        declared = resolve(spec, members.get("conventions"))
+        executor.declared = declared
+    return declared
 
 
 def _spec_skip_reason(spec: Spec, case: GoldenCase, dtype: str) -> str | None:
@@ -248,44 +251,64 @@ def run_conformance(impl: str | Any, *, dtype: str = "float64", patterns: Sequen
 
 
 def run_carry_over(executor: Any, spec: Spec, case: GoldenCase, dtype: str, k: int, timeout: float) -> CaseResult:
-    """The first k steps in one call, the rest in a second call from the first call's h_n and c_n, judged
+    """The first k steps in one call, the rest in a second call from the first call's final state, judged
     as one run against the case's golden (id "<case>@carry<k>")."""
     cid = f"{case.id}@carry{k}"
     start = time.perf_counter()
     members = getattr(executor, "protocol_cache", None) or {}
+    declared = getattr(executor, "declared", None) or resolve(spec, None)
+    applied = declared.applied(spec, case.variant)
+    timed_in, timed_out, carried = carry_names(spec)
     inputs, params = case_arrays(spec, case, dtype)
-    halves = [{**inputs, "x": inputs["x"][:k]}, {**inputs, "x": inputs["x"][k:]}]
+    first_in = {**inputs, **{n: inputs[n][:k] for n in timed_in}}  # (k, B, I)
+    rest_in = {**inputs, **{n: inputs[n][k:] for n in timed_in}}   # (T - k, B, I)
     if members.get("skip_case"):  # a split the implementation refuses (e.g. one step) is skipped, not failed
-        for half in halves:
-            reason = executor.call("skip_case", (half, {}, dtype), timeout)
+        for half in (first_in, rest_in):
+            reason = executor.call("skip_case", (to_implementation(spec, applied, {}, half), {}, dtype), timeout)
             if reason:
                 return CaseResult(cid, "skipped", [f"carry-over at step {k}: {reason}"], variant=dict(case.variant))
     try:
-        first = _call_named(executor, members, {**inputs, "x": inputs["x"][:k]}, params, timeout)
-        rest = _call_named(executor, members, {**inputs, "x": inputs["x"][k:], "h0": first["h_n"], "c0": first["c_n"]},
-                           params, timeout)
-        outputs = {"y": np.concatenate([first["y"], rest["y"]], axis=0), "h_n": rest["h_n"], "c_n": rest["c_n"]}
+        first = _call_named(executor, spec, members, applied, first_in, params, timeout)
+        rest = _call_named(executor, spec, members, applied,
+                           {**rest_in, **{init: first[out] for out, init in carried.items()}}, params, timeout)
+        outputs = {**{n: np.concatenate([first[n], rest[n]], axis=0) for n in timed_out},
+                   **{out: rest[out] for out in carried}}
     except (CaseTimeout, AdapterRaised, WorkerDied, AdapterMisbehaved, AdapterError, KeyError, ValueError,
             TypeError) as exc:
         summary = exc.summary if isinstance(exc, AdapterRaised) else f"{type(exc).__name__}: {exc}"
         return CaseResult(cid, "error", [f"carry-over at step {k}: {summary} [case {case.id}]"],
                           seconds=time.perf_counter() - start)
     judgement = judge_case(spec, case.record, dtype, outputs)
-    reasons = [f"carry-over at step {k} (h_n, c_n of steps 0..{k - 1} fed back as h0, c0): {r}" for r in judgement.reasons]
+    fed_back = ", ".join(carried) + " of steps 0.." + str(k - 1) + " fed back as " + ", ".join(carried.values())
+    reasons = [f"carry-over at step {k} ({fed_back}): {r}" for r in judgement.reasons]
     return CaseResult(cid, "passed" if judgement.passed else "failed", reasons, judgement,
                       time.perf_counter() - start, variant=dict(case.variant))
 
 
-def _call_named(executor: Any, members: dict, inputs: dict, params: dict, timeout: float) -> dict:
-    """One call through compute (or forward), outputs by the spec's names."""
+def carry_names(spec: Spec) -> tuple[list[str], list[str], dict[str, str]]:
+    """(inputs with a time axis, outputs with one, final-state output -> the initial-state input it
+    feeds): (["x"], ["y"], {"h_n": "h0", "c_n": "c0"}) from the spec's step and outputs."""
+    outputs = spec.data["outputs"]
+    init_of = {e["next"]: e["init"] for e in spec.data["step"]["state"].values()}  # h -> h0
+    return (list(spec.step_inputs.values()), [n for n, e in outputs.items() if e["take"] == "all_steps"],
+            {n: init_of[e["from"]] for n, e in outputs.items() if e["take"] == "last_step"})
+
+
+def _call_named(executor: Any, spec: Spec, members: dict, applied: list, inputs: dict, params: dict,
+                timeout: float) -> dict:
+    """One call of the base LSTM through compute (or forward), outputs by the spec's names, with the
+    declared derived conventions applied on the way in and undone on the way out."""
+    given = to_implementation(spec, applied, {}, inputs)
     if members.get("compute"):
-        out = executor.call("compute", (inputs, params, {}), timeout)
+        out = executor.call("compute", (given, params, {}), timeout)
     else:
-        out = executor.call("forward", (inputs["x"], inputs["h0"], inputs["c0"], params, {}), timeout)
-        out = dict(zip(("y", "h_n", "c_n"), out)) if isinstance(out, tuple) and len(out) == 3 else out
-    if not isinstance(out, dict) or not all(isinstance(out.get(n), np.ndarray) for n in ("y", "h_n", "c_n")):
-        raise TypeError(f"the call returned {type(out).__name__}, not the named arrays y, h_n, c_n")
-    return out
+        out = executor.call("forward", (given["x"], given["h0"], given["c0"], params, {}), timeout)
+    names = names_of(spec, "outputs", {})
+    if isinstance(out, tuple) and len(out) == len(names):
+        out = dict(zip(names, out))
+    if not isinstance(out, dict) or not all(isinstance(out.get(n), np.ndarray) for n in names):
+        raise TypeError(f"the call returned {type(out).__name__}, not the named arrays {', '.join(names)}")
+    return from_implementation(spec, applied, {}, inputs, out)
 
 
 def open_executor(impl: str | Any, isolate: bool = True,

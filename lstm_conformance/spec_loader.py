@@ -310,6 +310,7 @@ def _check_semantics(spec: Spec, fail) -> None:
                 for i, dim in enumerate(entry.get(key, [])):
                     _check_dim(dim, dims, (kind, name, key, i), fail)
     _check_features(spec, fail)
+    _check_derived(spec, fail)
     activation_names = set(d["activations"])
     for name, entry in d["activations"].items():
         expr = _parse(entry["definition"], ("activations", name, "definition"), fail)
@@ -399,6 +400,16 @@ def _check_dim(dim: str | int, dims: set[str], keypath: Sequence[Any], fail, pro
                 raise fail(keypath, f"shape entry {dim!r}: {name!r} is neither a number nor a dimension name")
             if name not in dims:
                 raise fail(keypath, f"unknown dimension {name!r}; the spec defines {sorted(dims)}")
+
+
+def _check_derived(spec: Spec, fail) -> None:
+    """derived_conventions: their transforms, names and conditions (lstm_conformance/declared.py)."""
+    from .declared import DerivedError, checked_derived  # the transforms live with diagnosis's, which import this
+
+    try:
+        checked_derived(spec)
+    except DerivedError as exc:
+        raise fail(exc.keypath, exc.message) from None
 
 
 def _check_features(spec: Spec, fail) -> None:

@@ -51,14 +51,15 @@ def project_copy(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def _golden_variants() -> dict[str, dict]:
+def _golden_field(key: str) -> dict[str, dict]:
     import json
 
     cases = Path(__file__).resolve().parent.parent / "golden" / "cases"
-    return {p.stem: json.loads(p.read_text(encoding="utf-8"))["variant"] for p in sorted(cases.glob("*.json"))}
+    return {p.stem: json.loads(p.read_text(encoding="utf-8"))[key] for p in sorted(cases.glob("*.json"))}
 
 
-GOLDEN_VARIANTS = _golden_variants()          # case id -> variant, for every golden case
+GOLDEN_VARIANTS = _golden_field("variant")    # case id -> variant, for every golden case
+GOLDEN_FLAGS = _golden_field("flags")         # case id -> flags (zero_length_row: a row of length 0)
 ALL_IDS = sorted(GOLDEN_VARIANTS)
 BASE_IDS = sorted(c for c, v in GOLDEN_VARIANTS.items() if not v)  # the base LSTM: what forward-only adapters run
 BASE_ARGS = [arg for cid in BASE_IDS for arg in ("--cases", cid)]

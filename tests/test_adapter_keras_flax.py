@@ -1,12 +1,15 @@
-"""The keras and flax adapters on every golden case: the base LSTM, direction and stacking (issue 9).
+"""The keras and flax adapters on every golden case: the base LSTM and the sequence structure (issue 9).
 
-This round they run direction and num_layers without per-row lengths, in the spec's canonical
-conventions: keras and keras-jax run bidirectional and stacked LSTMs (Keras's reverse-only LSTM,
-go_backwards=True, returns y in processing order, a convention the harness does not have yet, so
-they refuse direction "reverse" alone); flax and flax-optimized run all three. Every case of a
-variant an adapter supports must pass, every other must be skipped with a reason; the counts come
-from the goldens (tests/conftest.py GOLDEN_VARIANTS). keras-jax at float64 computes partly in
-float32 (README: Third-party frameworks): every supported case fails, all within float32's tolerance.
+keras and keras-jax run bidirectional, stacked, reverse-only (LSTM(go_backwards=True), whose y comes in
+processing order: declared as reverse_output=processing_order, which the harness undoes) and rows with
+lengths (masks). They do not run a stacked reverse-only LSTM (a chain of go_backwards layers alternates
+direction), and on the torch backend the float64 cases with lengths are skipped as the deviation they
+are (a masked Keras LSTM computes its matmuls in float32). flax and flax-optimized run every structure,
+with lengths declared as lengths=valid_steps (flax leaves the padded steps' states in y); rows of length
+0 are skipped as flax's deviation. Every case of a variant an adapter supports must pass, every other
+must be skipped with the expected reason; the counts come from the goldens (tests/conftest.py).
+keras-jax at float64 computes partly in float32 (README: Third-party frameworks): every supported case
+fails, all within float32's tolerance.
 
 A missing framework skips these tests, except under tox -e thirdparty (LSTM_REQUIRE_THIRDPARTY=1),
 where it fails. Adapters run in the harness's worker process, each in a fresh interpreter: Keras
@@ -15,21 +18,24 @@ picks its backend once per process and flax turns on jax_enable_x64.
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
+import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tests.conftest import ALL_IDS, GOLDEN_VARIANTS
+from tests.conftest import ALL_IDS, GOLDEN_FLAGS, GOLDEN_VARIANTS
 
 from lstm_adapters.flax_lstm import FlaxLSTMCellAdapter
 from lstm_adapters.keras_lstm import KerasLSTMAdapter
 from lstm_conformance.runner import run_conformance
 
+ROOT = Path(__file__).resolve().parent.parent
 FRAMEWORK = {"keras": "keras", "keras-jax": "keras", "flax": "flax", "flax-optimized": "flax"}
-RUNS_FEATURES = {"direction", "num_layers"}  # what this round runs; lengths (and empty_rows) come later
+RUNS_FEATURES = {"direction", "num_layers", "lengths"}  # empty_rows only at its canonical default
 
 
 def _require(framework: str) -> None:
@@ -41,35 +47,46 @@ def _require(framework: str) -> None:
 
 
 def supported(impl: str, variant: dict) -> bool:
-    """What the adapter is expected to run this round (its supports(), written out independently)."""
+    """What the adapter runs (its supports(), written out independently)."""
     if not set(variant) <= RUNS_FEATURES:
         return False
-    if FRAMEWORK[impl] == "keras" and variant.get("direction") == "reverse":
-        return False  # go_backwards=True returns y in processing order: not the canonical convention
+    if FRAMEWORK[impl] == "keras" and variant.get("direction") == "reverse" and "num_layers" in variant:
+        return False  # a chain of go_backwards layers alternates direction
     return True
 
 
-def expected_ids(impl: str) -> tuple[list[str], list[str]]:
-    """(the golden cases `impl` runs, the ones it skips), from the goldens' variants."""
-    run = [c for c in ALL_IDS if supported(impl, GOLDEN_VARIANTS[c])]
+def skip_reason(impl: str, case: str, dtype: str) -> str | None:
+    """The start of the reason `impl` skips `case` at `dtype` with, or None if it runs it."""
+    variant = GOLDEN_VARIANTS[case]
+    if not supported(impl, variant):
+        return "the implementation does not support variant"
+    if impl == "keras" and "lengths" in variant and dtype == "float64":
+        return "deviation: Keras 3.15.1 (torch backend) runs a masked LSTM"
+    if FRAMEWORK[impl] == "flax" and "zero_length_row" in GOLDEN_FLAGS[case]:
+        return "deviation: flax nn.RNN(seq_lengths=...) gives a row of length 0"
+    return None
+
+
+def expected_ids(impl: str, dtype: str = "float32") -> tuple[list[str], list[str]]:
+    """(the golden cases `impl` runs, the ones it skips), from the goldens' variants and flags."""
+    run = [c for c in ALL_IDS if skip_reason(impl, c, dtype) is None]
     return run, [c for c in ALL_IDS if c not in run]
 
 
-def test_the_goldens_hold_every_structure_this_round_runs():
+def test_the_goldens_hold_every_structure_the_adapters_run():
     """Else the tests below would pass vacuously on the structures they are about."""
     for impl in FRAMEWORK:
-        run, skipped = expected_ids(impl)
-        variants = [GOLDEN_VARIANTS[c] for c in run]
-        assert any(v.get("direction") == "bidirectional" for v in variants), impl
-        assert any(v.get("num_layers") for v in variants), impl
-        assert any(v.get("direction") == "bidirectional" and v.get("num_layers") for v in variants), impl
-        assert any("lengths" in GOLDEN_VARIANTS[c] for c in skipped), impl
-    assert any(v.get("direction") == "reverse" for v in map(GOLDEN_VARIANTS.get, expected_ids("flax")[0]))
-    assert any(v.get("direction") == "reverse" for v in map(GOLDEN_VARIANTS.get, expected_ids("keras")[1]))
+        variants = [GOLDEN_VARIANTS[c] for c in expected_ids(impl)[0]]
+        for want in ({"direction": "bidirectional"}, {"direction": "reverse"}, {"num_layers": 2},
+                     {"direction": "bidirectional", "num_layers": 2}, {"lengths": "zero_fill"},
+                     {"direction": "reverse", "lengths": "zero_fill"},
+                     {"direction": "bidirectional", "lengths": "zero_fill", "num_layers": 2}):
+            assert any(want.items() <= v.items() for v in variants), (impl, want)
+    assert any(GOLDEN_VARIANTS[c] == {"direction": "reverse", "num_layers": 2} for c in expected_ids("keras")[1])
 
 
 def _check_run(spec, impl: str, dtype: str, result) -> None:
-    run, skipped = expected_ids(impl)
+    run, skipped = expected_ids(impl, dtype)
     statuses = {c.id: c.status for c in result.cases}
     assert sorted(statuses) == ALL_IDS, "every golden case is reported"
     got_skipped = sorted(c for c, s in statuses.items() if s == "skipped")
@@ -77,7 +94,7 @@ def _check_run(spec, impl: str, dtype: str, result) -> None:
                                     f"unexpected {sorted(set(got_skipped) ^ set(skipped))}")
     for c in result.cases:
         if c.status == "skipped":
-            assert c.reasons and "does not support variant" in c.reasons[0], (c.id, c.reasons)
+            assert c.reasons and c.reasons[0].startswith(skip_reason(impl, c.id, dtype)), (c.id, c.reasons)
     judged = [c for c in result.cases if c.id in run]
     if (impl, dtype) == ("keras-jax", "float64"):  # README: Keras on jax computes tanh of float64 in float32
         assert {c.status for c in judged} == {"failed"}, {c.id: c.status for c in judged}
@@ -89,6 +106,14 @@ def _check_run(spec, impl: str, dtype: str, result) -> None:
     assert not bad, (f"{impl} at {dtype}: {len(bad)} of {len(run)} case(s) did not pass, "
                      f"e.g. {dict(list(bad.items())[:3])}")
     assert len(judged) == len(run)
+    for c in judged:  # the declared derived conventions are the ones applied, exactly where they apply
+        v = GOLDEN_VARIANTS[c.id]
+        want = []
+        if FRAMEWORK[impl] == "keras" and v.get("direction") == "reverse":
+            want.append("reverse_output=processing_order")
+        if FRAMEWORK[impl] == "flax" and "lengths" in v:
+            want.append("lengths=valid_steps")
+        assert sorted(c.judged_under) == sorted(want), (c.id, c.judged_under)
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
@@ -129,7 +154,7 @@ class FlaxSwappedRuns(FlaxLSTMCellAdapter):
                                             ("tests.test_adapter_keras_flax:FlaxSwappedRuns", "flax")])
 def test_an_adapter_that_swaps_the_runs_fails_every_bidirectional_case(spec, ref, framework):
     _require(framework)
-    structured = [c for c in ALL_IDS if GOLDEN_VARIANTS[c] and set(GOLDEN_VARIANTS[c]) <= RUNS_FEATURES]
+    structured = [c for c in expected_ids(framework)[0] if GOLDEN_VARIANTS[c]]
     result = run_conformance(ref, dtype="float32", spec=spec, patterns=structured)
     assert sorted(c.id for c in result.cases) == structured
     for c in result.cases:
@@ -162,11 +187,131 @@ def test_the_keras_jax_adapter_does_not_leak_its_backend_into_later_workers():
     (and failed at float64 with jax's float32 tanh)."""
     _require("keras")
     _require("jax")
-    import subprocess
-
     env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
     proc = subprocess.run([sys.executable, "-c", LEAK_CHECK], capture_output=True, text=True, timeout=300, env=env,
-                          cwd=Path(__file__).resolve().parent.parent)
+                          cwd=ROOT)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "KERAS_BACKEND after: None" in proc.stdout, proc.stdout
     assert "(torch backend) PASS" in proc.stdout, proc.stdout
+
+
+# ------------------------------------------------- the declared conventions matter (the tests can fail)
+
+class KerasUndeclared(KerasLSTMAdapter):
+    """Keras as it is, without declaring that go_backwards returns y in processing order."""
+
+    conventions: dict = {}
+
+
+class FlaxUndeclared(FlaxLSTMCellAdapter):
+    """flax as it is, without declaring that y past a row's length holds the padded steps."""
+
+    conventions: dict = {}
+
+
+@pytest.mark.parametrize("ref, framework, family", [
+    ("tests.test_adapter_keras_flax:KerasUndeclared", "keras", {"direction": "reverse"}),
+    ("tests.test_adapter_keras_flax:FlaxUndeclared", "flax", {"lengths": "zero_fill"})])
+def test_without_its_declared_convention_the_adapter_fails_those_cases(spec, ref, framework, family):
+    _require(framework)
+    cases = [c for c in expected_ids(framework)[0] if family.items() <= GOLDEN_VARIANTS[c].items()]
+    result = run_conformance(ref, dtype="float32", spec=spec, patterns=cases)
+    assert cases and sorted(c.id for c in result.cases) == sorted(cases)
+    assert {c.status for c in result.cases} == {"failed"}, {c.id: c.status for c in result.cases}
+    assert all(c.judged_under == [] for c in result.cases)
+
+
+KERAS_MASKING = """
+import json, os
+os.environ["KERAS_BACKEND"] = "torch"
+import numpy as np, keras
+rng = np.random.default_rng(0)
+B, T, I, H = 3, 5, 2, 2
+x = rng.normal(size=(B, T, I)); h0 = rng.normal(size=(B, H)); c0 = rng.normal(size=(B, H))
+lens = np.array([5, 3, 0])
+post = np.arange(T)[None, :] < lens[:, None]          # (B, T) valid steps first
+pre = np.arange(T)[None, :] >= T - lens[:, None]      # valid steps last
+xpre = np.full_like(x, 99.0)
+for b, n in enumerate(lens):
+    xpre[b, T - n:] = x[b, :n]
+weights = None
+def run(x, mask, **kw):
+    global weights
+    layer = keras.layers.LSTM(H, return_sequences=True, return_state=True, dtype="float64", **kw)
+    layer.build((B, T, I))
+    if weights is None:
+        weights = [rng.normal(size=w.shape) * 0.5 for w in layer.weights]
+    for w, v in zip(layer.weights, weights):
+        w.assign(v)
+    return [keras.ops.convert_to_numpy(a).tolist() for a in layer(x, initial_state=[h0, c0], mask=mask)]
+out = {"h0": h0.tolist(), "default": run(x, post), "zero": run(x, post, zero_output_for_mask=True),
+       "pre": run(xpre, pre), "backwards": run(x, post, go_backwards=True),
+       "row1_alone": run(x[:, :3], None), "row1_backwards": run(x[:, :3], None, go_backwards=True)}
+print(json.dumps(out))
+"""
+
+
+def test_keras_masking_is_pinned_post_and_pre_padding():
+    """What Keras 3.15.1 does with a mask (keras_lstm's docstring, spec lengths=repeat_last): the state is held,
+    a masked output repeats the previous one (0 before any) unless zero_output_for_mask, pre-padding gives the
+    same state and outputs shifted, go_backwards over a mask puts the padding first."""
+    _require("keras")
+    _require("torch")
+    env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
+    proc = subprocess.run([sys.executable, "-c", KERAS_MASKING], capture_output=True, text=True, timeout=300,
+                          env=env, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = {k: [np.asarray(a) for a in v] if k != "h0" else np.asarray(v) for k, v in json.loads(proc.stdout).items()}
+    y, h, c = out["default"]                  # y (B, T, H)
+    y1, h1, c1 = out["row1_alone"]            # every row run for 3 steps, unmasked: row 1's truth
+    np.testing.assert_allclose(y[1, :3], y1[1], atol=1e-6)   # float64 masked: float32-accurate (see docstring)
+    np.testing.assert_allclose(h[1], h1[1], atol=1e-6)
+    assert (y[1, 3:] == y[1, 2]).all()        # repeat_last: the masked steps repeat the last valid output
+    assert (y[2] == 0).all()                  # a row of length 0: no previous output, 0
+    np.testing.assert_array_equal(h[2], out["h0"][2])   # ... and it keeps h0 (canonical empty_rows)
+    yz, hz, _ = out["zero"]
+    assert (yz[1, 3:] == 0).all() and (yz[2] == 0).all()  # zero_output_for_mask=True: zero_fill
+    np.testing.assert_array_equal(yz[1, :3], y[1, :3])
+    yp, hp, _ = out["pre"]
+    np.testing.assert_allclose(yp[1, 2:], y[1, :3], atol=1e-12)  # pre-padding: the same outputs, at the end
+    assert (yp[1, :2] == 0).all()
+    np.testing.assert_allclose(hp, h, atol=1e-12)            # and the same final state
+    yb, hb, _ = out["backwards"]
+    yb1, hb1, _ = out["row1_backwards"]
+    assert (yb[1, :2] == 0).all()             # go_backwards over a mask: the padding first, 0 ...
+    np.testing.assert_allclose(yb[1, 2:], yb1[1], atol=1e-6)  # ... then x[2], x[1], x[0]
+    np.testing.assert_allclose(hb[1], hb1[1], atol=1e-6)
+
+
+FLAX_EMPTY_ROW = """
+import json
+import numpy as np
+from lstm_adapters.flax_lstm import FlaxLSTMCellAdapter
+from lstm_conformance.golden import load_golden
+from lstm_conformance.runner import case_arrays
+from lstm_conformance.spec_loader import load_spec
+spec = load_spec()
+case = load_golden(None, ["len0-T4-B3-I2-H3"], spec)[0]
+inputs, params = case_arrays(spec, case, "float64")
+a = FlaxLSTMCellAdapter()
+out = a.compute(inputs, params, case.variant)
+full = a.compute({k: v for k, v in inputs.items() if k != "seq_lengths"}, params, {})  # every row over all T steps
+print(json.dumps({"lengths": inputs["seq_lengths"].tolist(), "h_n": out["h_n"].tolist(), "full_h_n": full["h_n"].tolist(),
+                  "h0": inputs["h0"].tolist(), "expected": case.record["expected"]["h_n"]}))
+"""
+
+
+def test_flax_empty_row_deviation_is_pinned():
+    """flax 0.12.8 gives a row of length 0 the state after all T padded steps (README, Deviations): if flax
+    changes, this fails and the skip in flax_lstm.py must go."""
+    _require("flax")
+    proc = subprocess.run([sys.executable, "-c", FLAX_EMPTY_ROW], capture_output=True, text=True, timeout=300,
+                          cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = {k: np.asarray(v) for k, v in json.loads(proc.stdout).items()}
+    empty = int(np.flatnonzero(out["lengths"] == 0)[0])
+    np.testing.assert_allclose(out["h_n"][empty], out["full_h_n"][empty], atol=1e-12)
+    assert np.abs(out["h_n"][empty] - out["expected"][empty]).max() > 0.1   # not h0 (the golden) ...
+    np.testing.assert_array_equal(out["expected"][empty], out["h0"][empty])
+    others = [b for b in range(len(out["lengths"])) if b != empty]            # ... while the other rows conform
+    np.testing.assert_allclose(out["h_n"][others], out["expected"][others], atol=1e-12)
