@@ -107,9 +107,34 @@ def test_onnxruntime_returns_zeros_for_a_row_of_length_0(spec, golden_cases):
         assert np.allclose(out["h_n"][..., others, :], expected[..., others, :], atol=1e-5)
 
 
+def test_onnxruntime_batch_first_skips_every_case_with_its_own_words(spec):
+    """onnxruntime-batch-first builds the same models with layout=1; ONNX Runtime refuses them, so every case is
+    skipped with its words (and, should it stop refusing, they are judged under layout=batch_first)."""
+    _require("onnx", "onnxruntime")
+    result = run_conformance("onnxruntime-batch-first", dtype="float32", spec=spec, patterns=["base-T3-*", "bidir-T5-*"])
+    assert [c.status for c in result.cases] == ["skipped", "skipped"]
+    for c in result.cases:
+        assert c.reasons[0].startswith("onnxruntime refuses layout=1: layout_ == 0 was false. Batchwise recurrent "
+                                       "operations (layout == 1) are not supported"), c.reasons
+    assert result.verdict == "NOT RUN"
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_onnx_reference_runs_layout_1_under_the_declared_batch_first(spec, dtype):
+    """The reference evaluator runs layout=1 (x [B, T, I], Y [B, T, D, H]): the same cases pass as with
+    layout=0, judged under layout=batch_first; the layout=1 graph itself is what is checked here."""
+    _require("onnx")
+    ids = [c for c, v in GOLDEN_VARIANTS.items() if v and "lengths" not in v] + ["base-T4-B6-I2-H3-rows",
+                                                                                 "base-T3-B2-I4-H5"]
+    result = run_conformance("onnx-reference-batch-first", dtype=dtype, spec=spec, patterns=ids)
+    assert {c.status for c in result.cases} == {"passed"}, {c.id: c.reasons[:1] for c in result.cases}
+    assert {tuple(c.judged_under) for c in result.cases} == {("layout=batch_first",)}
+    assert any(GOLDEN_VARIANTS[c.id].get("direction") == "bidirectional" and GOLDEN_VARIANTS[c.id].get("num_layers")
+               for c in result.cases)
+
+
 def test_onnxruntime_refuses_batch_first(spec):
-    """ONNX's layout=1 (batch-first) is not a spec feature yet; ONNX Runtime refuses it when the session is
-    built. When it stops refusing, a batch-first variant can be tried on it."""
+    """ONNX Runtime refuses layout=1 when the session is built, in a one-node model of its own (no adapter)."""
     _require("onnx", "onnxruntime")
     import onnx
     import onnxruntime

@@ -61,10 +61,12 @@ def test_the_goldens_hold_what_this_file_relies_on(zero_length_ids):
     assert zero_length_ids and set(zero_length_ids) & set(runs)
 
 
+@pytest.mark.parametrize("impl", ["torch", "torch-batch-first"])
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
-def test_nn_lstm_over_every_golden_case(spec, dtype, zero_length_ids):
+def test_nn_lstm_over_every_golden_case(spec, dtype, zero_length_ids, impl):
+    """torch-batch-first: nn.LSTM(batch_first=True), judged under the declared layout=batch_first."""
     _require_torch()
-    result = run_conformance("torch", dtype=dtype, spec=spec)
+    result = run_conformance(impl, dtype=dtype, spec=spec)
     got = _by_status(result)
     reasons = {c.id: " ".join(c.reasons) for c in result.cases}
     runs = {c for c in ALL_IDS if _nn_lstm_runs(GOLDEN_VARIANTS[c])}
@@ -78,6 +80,40 @@ def test_nn_lstm_over_every_golden_case(spec, dtype, zero_length_ids):
     for cid in refused:  # torch's own words
         assert "torch refuses rows of length 0" in reasons[cid] and TORCH_ZERO_LENGTH_WORDS in reasons[cid], \
             reasons[cid]
+    want = ["layout=batch_first"] if impl == "torch-batch-first" else []
+    assert {tuple(c.judged_under) for c in result.cases if c.status == "passed"} == {tuple(want)}
+
+
+def test_batch_first_without_its_declaration_fails(spec):
+    """The same nn.LSTM(batch_first=True) without conventions = {"layout": "batch_first"}: fed time-major x, it
+    reads the batch as time, and torch refuses h0 or computes something else: no case passes (the declaration
+    is what makes them pass)."""
+    _require_torch()
+    from lstm_adapters.torch_lstm import TorchBatchFirstLSTMAdapter
+
+    adapter = TorchBatchFirstLSTMAdapter()
+    adapter.conventions = {}
+    ids = ["base-T3-B2-I4-H5", "bidir-T5-B3-I4-H6", "stack2-bidir-len-T5-B3-I3-H4"]
+    result = run_conformance(adapter, dtype="float64", spec=spec, patterns=ids)
+    assert sorted(c.id for c in result.cases) == sorted(ids)
+    assert {c.status for c in result.cases} <= {"failed", "error"}, {c.id: c.reasons[:1] for c in result.cases}
+
+
+def test_batch_first_keeps_the_states_layer_major():
+    """torch's batch_first=True transposes x and y only: h0 and h_n stay (L * D, B, H) (the spec's
+    derived_conventions.layout.batch_first, measured here)."""
+    torch = _require_torch()
+    torch.manual_seed(0)
+    T, B, I, H = 4, 3, 2, 5
+    tm = torch.nn.LSTM(I, H, num_layers=2, bidirectional=True, dtype=torch.float64)
+    bf = torch.nn.LSTM(I, H, num_layers=2, bidirectional=True, batch_first=True, dtype=torch.float64)
+    bf.load_state_dict(tm.state_dict())
+    x, h0, c0 = (torch.randn(*s, dtype=torch.float64) for s in ((T, B, I), (4, B, H), (4, B, H)))
+    with torch.no_grad():
+        y, (h_n, c_n) = tm(x, (h0, c0))
+        y_bf, (h_bf, c_bf) = bf(x.transpose(0, 1), (h0, c0))  # the same (L * D, B, H) states
+    assert y_bf.shape == (B, T, 2 * H) and h_bf.shape == (4, B, H)
+    assert torch.equal(y_bf.transpose(0, 1), y) and torch.equal(h_bf, h_n) and torch.equal(c_bf, c_n)
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])

@@ -19,7 +19,8 @@ from lstm_conformance.adapters import BUILTIN, load_adapter
 from lstm_conformance.packing_convert import to_packing
 from lstm_conformance.runner import run_conformance
 
-FRAMEWORK = {"torch": "torch", "torch-cell": "torch", "onnxruntime": "onnxruntime", "onnx-reference": "onnx",
+FRAMEWORK = {"torch": "torch", "torch-batch-first": "torch", "torch-cell": "torch", "onnxruntime": "onnxruntime",
+             "onnxruntime-batch-first": "onnxruntime", "onnx-reference": "onnx", "onnx-reference-batch-first": "onnx",
              "keras": "keras", "keras-jax": "keras", "flax": "flax", "flax-optimized": "flax"}
 # What each implementation does on the goldens; anything else fails the test.
 #   "pass": every case passes; "skip: <words>": every case skipped with a reason containing <words>;
@@ -28,6 +29,8 @@ FRAMEWORK = {"torch": "torch", "torch-cell": "torch", "onnxruntime": "onnxruntim
 EXPECTED = {
     ("onnxruntime", "float64"): "skip: LSTM operator does not support double",
     ("keras-jax", "float64"): "fail-float32-accurate",
+    ("onnxruntime-batch-first", "float64"): "skip: Batchwise recurrent operations (layout == 1) are not supported",
+    ("onnxruntime-batch-first", "float32"): "skip: Batchwise recurrent operations (layout == 1) are not supported",
 }
 
 
