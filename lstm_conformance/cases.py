@@ -131,6 +131,25 @@ def carry_over_points(path: str | Path | None = None) -> dict[str, list[int]]:
     return {str(cid): list(ks) for cid, ks in points.items()}
 
 
+def case_subsets(path: str | Path | None = None) -> dict[str, list[str]]:
+    """The case list's `subsets`: name -> the case ids it holds (each a case of the list)."""
+    path = Path(path) if path is not None else case_list_file()
+    try:
+        data, _, _ = read_yaml_document(path, None, "the case list")
+    except SpecError as exc:
+        raise CaseListError(str(exc)) from None
+    subsets = data.get("subsets") or {}
+    ids = {str(c.get("id")) for c in data.get("cases") or [] if isinstance(c, dict)}
+    if not isinstance(subsets, dict) or not all(isinstance(v, list) and v and all(isinstance(i, str) for i in v)
+                                                for v in subsets.values()):
+        raise CaseListError(f"{path}: subsets={subsets!r}, but should map names to lists of case ids")
+    for name, members in subsets.items():
+        unknown = sorted(set(members) - ids)
+        if unknown:
+            raise CaseListError(f"{path}: subsets.{name} names {unknown}, which are not cases of the list")
+    return {str(k): list(v) for k, v in subsets.items()}
+
+
 def _check_variant_and_lengths(case: CaseDef, spec: Spec, where: str) -> None:
     """The variant against the spec's features; `lengths` given exactly when the variant has lengths."""
     try:
@@ -189,7 +208,7 @@ def generate(case: CaseDef, spec: Spec) -> tuple[dict[str, list], dict[str, list
             continue
         shape = array_shape(spec, "inputs", name, case.variant, case.dims)
         values = draw_array(case, spec, name, shape)
-        if name == "x" and case.lengths is not None:  # (T, B, I): garbage past each row's length
+        if name in spec.step_inputs.values() and case.lengths is not None:  # x (T, B, I): garbage past each length
             garbage = draw_array(case, spec, PADDING, shape, stream=f"{name}/{PADDING}")
             for b, n in enumerate(case.lengths):
                 values[n:, b] = garbage[n:, b]
@@ -218,7 +237,8 @@ def check_case(case: CaseDef, spec: Spec, inputs: dict, params: dict, trace: lis
         init = np.asarray(inputs[entry["init"]])
         if not np.any(init != 0):
             problems.append(f"{entry['init']} is all zero")
-    x = np.asarray(inputs["x"])  # (T, B, I)
+    (x_name,) = spec.step_inputs.values()  # the one input with a time axis
+    x = np.asarray(inputs[x_name])  # (T, B, I)
     lengths = case.lengths or [case.dims["T"]] * case.dims["B"]
     dims = case.dims
     if case.dims["B"] > 1 and any(np.array_equal(x[:, i], x[:, j]) for i in range(x.shape[1]) for j in range(i)):

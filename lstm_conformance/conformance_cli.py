@@ -11,7 +11,7 @@ from typing import Sequence
 from . import cli_io, paths, report
 from .adapters import BUILTIN, AdapterError
 from .compare import DTYPES
-from .runner import FAIL, HARNESS_ERRORS, add_run_options, check_timeout, run_conformance
+from .runner import FAIL, HARNESS_ERRORS, add_run_options, check_timeout, run_conformance, selected_patterns
 from .spec_loader import SpecError, load_spec
 
 EXIT_PASS, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
@@ -105,7 +105,7 @@ def _run_one(args: argparse.Namespace, prog: str) -> int | tuple[str, list]:
     try:
         spec = load_spec()  # once for every dtype
         for dtype in dtypes:
-            results.append(run_conformance(args.impl, dtype=dtype, patterns=args.cases, timeout=args.timeout,
+            results.append(run_conformance(args.impl, dtype=dtype, patterns=selected_patterns(args), timeout=args.timeout,
                                            isolate=not args.no_isolation, spec=spec,
                                            golden_dir=args.golden_dir, start_timeout=args.start_timeout))
     except HARNESS_ERRORS as exc:
@@ -189,7 +189,8 @@ def _main_all(args: argparse.Namespace, prog: str) -> int:
         return EXIT_USAGE
     try:
         spec = load_spec()  # once for every run
-    except SpecError as exc:
+        patterns = selected_patterns(args)
+    except HARNESS_ERRORS as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     rows, results, details = [], [], []
@@ -198,7 +199,7 @@ def _main_all(args: argparse.Namespace, prog: str) -> int:
             expected = "fail" if (impl, dtype) in fails else "skip" if (impl, dtype) in skips else None
             print(f"running {impl} at {dtype} ...", file=sys.stderr, flush=True)
             try:
-                result = run_conformance(impl, dtype=dtype, patterns=args.cases, timeout=args.timeout,
+                result = run_conformance(impl, dtype=dtype, patterns=patterns, timeout=args.timeout,
                                          isolate=not args.no_isolation, spec=spec, golden_dir=args.golden_dir,
                                          start_timeout=args.start_timeout)
             except AdapterError as exc:  # this implementation could not start; the others still run

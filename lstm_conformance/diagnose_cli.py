@@ -11,7 +11,7 @@ from . import cli_io
 from .adapters import BUILTIN
 from .compare import DTYPES
 from .diagnosis import diagnose
-from .runner import HARNESS_ERRORS, add_run_options, check_timeout
+from .runner import HARNESS_ERRORS, add_run_options, check_timeout, selected_patterns
 
 EXIT_CONFORMS, EXIT_FAILS, EXIT_USAGE = 0, 1, 2
 
@@ -38,7 +38,7 @@ def _main(argv: Sequence[str] | None = None) -> int:
         check_timeout(args.timeout)
         check_timeout(args.start_timeout, "start_timeout")
         with cli_io.adapter_stdout_to_stderr(args.no_isolation):
-            result = diagnose(args.impl, dtype=args.dtype, patterns=args.cases, timeout=args.timeout,
+            result = diagnose(args.impl, dtype=args.dtype, patterns=selected_patterns(args), timeout=args.timeout,
                               isolate=not args.no_isolation, golden_dir=args.golden_dir,
                               start_timeout=args.start_timeout)
     except HARNESS_ERRORS as exc:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from .declared import Declared, from_implementation, judged_under, resolve, skip
 from .variants import array_dtype, names_of
 from .executor import (DEFAULT_START_TIMEOUT, PROTOCOL, AdapterMisbehaved, AdapterRaised, CaseTimeout, ProcessExecutor,
                        ThreadExecutor, WorkerDied)
-from .cases import carry_over_points
+from .cases import carry_over_points, case_subsets
 from .golden import GoldenCase, GoldenError, load_golden
 from .spec_loader import Spec, SpecError, load_spec
 
@@ -326,6 +327,10 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     """The options both command lines pass on to a run: --cases, --timeout, --start-timeout, --no-isolation,
     --golden-dir."""
     parser.add_argument("--cases", action="append", metavar="GLOB", help="only cases whose id matches (repeatable)")
+    parser.add_argument("--subset", metavar="NAME",
+                        help="only the cases of the case list's subset NAME (golden/case_list.yaml `subsets`; "
+                             "with --cases, those of them that match); e.g. representative, what CI runs the "
+                             "framework adapters on")
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT,
                         help=f"seconds per case before it is reported as hung (default {DEFAULT_TIMEOUT:g})")
     parser.add_argument("--start-timeout", type=float, default=DEFAULT_START_TIMEOUT,
@@ -338,6 +343,21 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
                              "monkeypatch NumPy or the harness, and not to end the process from C code; "
                              "the worker process is immune to all of these")
     parser.add_argument("--golden-dir", type=Path, help=f"default: {paths.golden_dir()}")
+
+
+def selected_patterns(args: argparse.Namespace) -> list[str] | None:
+    """The case patterns --cases and --subset select (None: every case); ValueError for an unknown subset or
+    one that --cases leaves empty."""
+    if not getattr(args, "subset", None):
+        return args.cases
+    case_list = Path(args.golden_dir or paths.golden_dir()) / "case_list.yaml"
+    subsets = case_subsets(case_list)
+    if args.subset not in subsets:
+        raise ValueError(f"--subset {args.subset!r}, but {case_list} has subsets {sorted(subsets)}")
+    ids = [i for i in subsets[args.subset] if not args.cases or any(fnmatch.fnmatchcase(i, p) for p in args.cases)]
+    if not ids:
+        raise ValueError(f"--cases {args.cases} match no case of --subset {args.subset}")
+    return ids
 
 
 def check_timeout(timeout: float, name: str = "timeout") -> None:
