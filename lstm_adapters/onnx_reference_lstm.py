@@ -75,4 +75,8 @@ class OnnxReferenceBatchFirstLSTMAdapter(OnnxReferenceLSTMAdapter):
     """The same models with layout=1 (x [B, T, I], Y [B, T, D, H], initial and final states [B, D, H])."""
 
     layout = 1
+
+    def _import(self) -> None:
+        super()._import()
+        self.name = f"{self.name}, layout=1"
     conventions = {"layout": "batch_first"}

@@ -67,4 +67,8 @@ class OnnxRuntimeBatchFirstLSTMAdapter(OnnxRuntimeLSTMAdapter):
     """The same models with layout=1 (x [B, T, I], Y [B, T, D, H]); ONNX Runtime refuses them."""
 
     layout = 1
+
+    def _import(self) -> None:
+        super()._import()
+        self.name = f"{self.name}, layout=1"
     conventions = {"empty_rows": "zeros", "layout": "batch_first"}
