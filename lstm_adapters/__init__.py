@@ -3,7 +3,7 @@
 Each module wraps one framework; the framework is imported when the adapter is
 built, and when it is missing every case is skipped with a message saying how
 to install it. Parameters reach each framework through the spec's packings
-(lstm_conformance.packing_convert), never through a hand-written permutation.
+(lstm_conformance.packing.convert), never through a hand-written permutation.
 
   numpy_lstm        this project's lstm_impl
   torch_lstm        torch.nn.LSTM, and torch.nn.LSTMCell stepped over time

@@ -32,7 +32,7 @@ class FrameworkAdapter:
 
     @cached_property
     def spec(self) -> Any:
-        from lstm_conformance.spec_loader import load_spec
+        from lstm_conformance.spec.loader import load_spec
         return load_spec()
 
     def supports(self, variant: dict) -> bool:
@@ -92,7 +92,7 @@ class FrameworkAdapter:
         raise NotImplementedError
 
     def tensors(self, packing: str, params: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        from lstm_conformance.packing_convert import to_packing
+        from lstm_conformance.packing.convert import to_packing
         return to_packing(self.spec, packing, params)
 
 

@@ -31,7 +31,7 @@ step-by-step cell.apply loop (tests/test_adapter_keras_flax.py runs the goldens)
   not a convention: skip_case skips those cases with the measured behaviour (EMPTY_ROW_DEVIATION), and
   tests/test_adapter_keras_flax.py pins it (h_n of that row equals a plain run over all T padded steps).
 
-No gate permutation lives here: each layer's and run's parameters (lstm_conformance.variants.cell_params)
+No gate permutation lives here: each layer's and run's parameters (lstm_conformance.spec.variants.cell_params)
 are packed with the spec's `flax` packing and placed at the path flax gives that layer's cell. The
 compiled function is cached per structure, hidden size and dtype (jax.jit then caches per shape).
 """
@@ -97,7 +97,7 @@ class FlaxLSTMCellAdapter(FrameworkAdapter):
 
     def run_variant(self, inputs: Mapping[str, np.ndarray], params: Mapping[str, np.ndarray],
                     variant: dict) -> dict[str, np.ndarray]:
-        from lstm_conformance.variants import cell_params, structure
+        from lstm_conformance.spec.variants import cell_params, structure
 
         if not self.supports(variant):  # pragma: no cover - the runner asks supports() first
             raise ValueError(f"{self.name} does not run variant {variant}")

@@ -53,7 +53,7 @@ Keras 3.15.1 on the torch and the jax backend against separately run LSTM layers
   outputs in input time order: the directions alternate (stack2-rev-T4-B2-I3-H4 is off by 9.7 in y).
   Refused in supports(); stacked bidirectional is Bidirectional's own flip and passes.
 
-No gate permutation lives here: each layer's and run's parameters (lstm_conformance.variants.cell_params)
+No gate permutation lives here: each layer's and run's parameters (lstm_conformance.spec.variants.cell_params)
 are packed with the spec's `keras` packing and assigned to that layer's weights by name. Built layers
 are cached per structure, shape and dtype, and reloaded for each call.
 """
@@ -144,7 +144,7 @@ class KerasLSTMAdapter(FrameworkAdapter):
 
     def run_variant(self, inputs: Mapping[str, np.ndarray], params: Mapping[str, np.ndarray],
                     variant: dict) -> dict[str, np.ndarray]:
-        from lstm_conformance.variants import cell_params, structure
+        from lstm_conformance.spec.variants import cell_params, structure
 
         if not self.supports(variant):  # pragma: no cover - the runner asks supports() first
             raise ValueError(f"{self.name} does not run variant {variant}")

@@ -65,8 +65,8 @@ def build(spec: Any, inputs: Mapping[str, np.ndarray], params: Mapping[str, np.n
     import onnx
     from onnx import helper, numpy_helper
 
-    from lstm_conformance.packing_convert import to_packing
-    from lstm_conformance.variants import cell_params, structure
+    from lstm_conformance.packing.convert import to_packing
+    from lstm_conformance.spec.variants import cell_params, structure
 
     st = structure(spec, variant)
     x = np.asarray(inputs["x"])

@@ -80,7 +80,7 @@ class TorchLSTMAdapter(FrameworkAdapter):
 
     def _load_structure(self, module, params: Mapping[str, np.ndarray], variant: dict) -> None:
         """Every layer's and run's parameters, packed with the spec's `torch` packing and renamed."""
-        from lstm_conformance.variants import cell_params, structure
+        from lstm_conformance.spec.variants import cell_params, structure
 
         st = structure(self.spec, variant)
         state = {}
@@ -118,7 +118,7 @@ class TorchLSTMAdapter(FrameworkAdapter):
 
     def run_variant(self, inputs: Mapping[str, np.ndarray], params: Mapping[str, np.ndarray],
                     variant: dict) -> dict[str, np.ndarray]:
-        from lstm_conformance.variants import structure
+        from lstm_conformance.spec.variants import structure
 
         torch = self.torch
         rnn = torch.nn.utils.rnn

@@ -46,8 +46,8 @@ from tabulate import tabulate
 
 from lstm_impl import LSTM
 
-from .packing_convert import to_packing
-from .spec_loader import Spec, load_spec
+from .packing.convert import to_packing
+from .spec.loader import Spec, load_spec
 
 #: (T, B, I, H) sizes of the standard run.
 DEFAULT_SIZES: tuple[tuple[int, int, int, int], ...] = (

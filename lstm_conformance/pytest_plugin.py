@@ -33,9 +33,9 @@ import pytest
 from . import paths
 
 if TYPE_CHECKING:
-    from .golden import GoldenCase
-    from .runner import CaseResult
-    from .spec_loader import Spec
+    from .cases.golden import GoldenCase
+    from .run.runner import CaseResult
+    from .spec.loader import Spec
 
 ENV_VAR = "LSTM_IMPL"
 SUITE = "lstm-conformance"            # the collector's name and node id; items are SUITE[<dtype>-<case id>]
@@ -120,7 +120,7 @@ def parse_dtypes(values: tuple[str, ...], allowed: list[str]) -> tuple[str, ...]
 
 def parse_timeout(value: float | None, option: str = "--lstm-timeout", default: float | None = None) -> float:
     """--lstm-timeout (or --lstm-start-timeout) in (0, MAX_TIMEOUT], or the runner's default."""
-    from .runner import DEFAULT_TIMEOUT, MAX_TIMEOUT, check_timeout
+    from .run.runner import DEFAULT_TIMEOUT, MAX_TIMEOUT, check_timeout
 
     timeout = (DEFAULT_TIMEOUT if default is None else default) if value is None else value
     try:
@@ -144,8 +144,8 @@ def select_cases(cases: list[GoldenCase], patterns: tuple[str, ...]) -> list[Gol
 
 def start_executor(settings: Settings, start_timeout: float) -> Any:
     """The one executor of the session: a worker process, or a thread with --lstm-no-isolation."""
-    from .adapters import BUILTIN, AdapterError, resolve
-    from .runner import open_executor
+    from .run.adapters import BUILTIN, AdapterError, resolve
+    from .run.runner import open_executor
 
     expected = (f"a built-in name ({', '.join(sorted(BUILTIN))}) or MODULE:ATTR naming a zero-argument "
                 f"callable that returns an adapter")
@@ -165,8 +165,8 @@ def start_executor(settings: Settings, start_timeout: float) -> Any:
 
 def load_suite(spec_file: Path, golden_dir: Path) -> tuple[Spec, list[GoldenCase]]:
     """The spec and every golden case, verified as the runner verifies them."""
-    from .golden import GoldenError, load_golden
-    from .spec_loader import SpecError, load_spec
+    from .cases.golden import GoldenError, load_golden
+    from .spec.loader import SpecError, load_spec
 
     try:
         spec = load_spec(spec_file)
@@ -197,9 +197,9 @@ class ConformanceRun:
 
     def start(self) -> None:
         """Check every option, load the spec and goldens, and build the adapter (once)."""
-        from .compare import DTYPES
+        from .judge.compare import DTYPES
 
-        from .executor import DEFAULT_START_TIMEOUT
+        from .run.executor import DEFAULT_START_TIMEOUT
 
         self.timeout = parse_timeout(self.settings.timeout)
         start_timeout = parse_timeout(self.settings.start_timeout, "--lstm-start-timeout", DEFAULT_START_TIMEOUT)
@@ -217,7 +217,7 @@ class ConformanceRun:
 
     def run(self, case: GoldenCase, dtype: str) -> CaseResult:
         """One case at one dtype, judged by the runner."""
-        from .runner import run_case
+        from .run.runner import run_case
 
         if self.executor is None:
             raise RuntimeError("lstm-conformance: the session's executor is closed (the session has ended)")

@@ -33,13 +33,13 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 
 @pytest.fixture(scope="session")
 def spec():
-    from lstm_conformance.spec_loader import load_spec
+    from lstm_conformance.spec.loader import load_spec
     return load_spec()
 
 
 @pytest.fixture(scope="session")
 def golden_cases(spec):
-    from lstm_conformance.golden import load_golden
+    from lstm_conformance.cases.golden import load_golden
     return load_golden(spec=spec)
 
 

@@ -31,7 +31,7 @@ from tests.conftest import ALL_IDS, GOLDEN_FLAGS, GOLDEN_VARIANTS
 
 from lstm_adapters.flax_lstm import FlaxLSTMCellAdapter
 from lstm_adapters.keras_lstm import KerasLSTMAdapter
-from lstm_conformance.runner import run_conformance
+from lstm_conformance.run.runner import run_conformance
 
 ROOT = Path(__file__).resolve().parent.parent
 FRAMEWORK = {"keras": "keras", "keras-jax": "keras", "flax": "flax", "flax-optimized": "flax"}
@@ -174,7 +174,7 @@ def test_swap_runs_exchanges_the_reverse_parameters(spec):
 LEAK_CHECK = """
 import os
 from lstm_adapters.keras_lstm import KerasJaxLSTMAdapter
-from lstm_conformance.runner import run_conformance
+from lstm_conformance.run.runner import run_conformance
 KerasJaxLSTMAdapter()  # imports keras on jax in this process
 print("KERAS_BACKEND after:", os.environ.get("KERAS_BACKEND"))
 run = run_conformance("keras", dtype="float64", patterns=["base-T3-B2-I4-H5"])  # a fresh worker
@@ -287,9 +287,9 @@ FLAX_EMPTY_ROW = """
 import json
 import numpy as np
 from lstm_adapters.flax_lstm import FlaxLSTMCellAdapter
-from lstm_conformance.golden import load_golden
-from lstm_conformance.runner import case_arrays
-from lstm_conformance.spec_loader import load_spec
+from lstm_conformance.cases.golden import load_golden
+from lstm_conformance.run.runner import case_arrays
+from lstm_conformance.spec.loader import load_spec
 spec = load_spec()
 case = load_golden(None, ["len0-T4-B3-I2-H3"], spec)[0]
 inputs, params = case_arrays(spec, case, "float64")

@@ -14,7 +14,7 @@ import pytest
 
 from tests.conftest import GOLDEN_VARIANTS
 
-from lstm_conformance.runner import case_arrays, run_conformance
+from lstm_conformance.run.runner import case_arrays, run_conformance
 
 
 def _require(*frameworks: str) -> None:
@@ -256,7 +256,7 @@ def test_a_wrong_y_transpose_fails_the_bidirectional_cases(spec, monkeypatch, im
     direction right and fails every bidirectional golden."""
     _require("onnx", *(["onnxruntime"] if impl == "onnxruntime" else []))
     from lstm_adapters import onnx_model
-    from lstm_conformance.adapters import load_adapter
+    from lstm_conformance.run.adapters import load_adapter
 
     monkeypatch.setattr(onnx_model, "Y_PERM", (0, 2, 3, 1))
     adapter = load_adapter(impl)  # in-process, so the patch applies

@@ -19,8 +19,8 @@ import pytest
 
 from tests.conftest import ALL_IDS, BASE_IDS, GOLDEN_VARIANTS
 
-from lstm_conformance.golden import load_golden
-from lstm_conformance.runner import run_conformance
+from lstm_conformance.cases.golden import load_golden
+from lstm_conformance.run.runner import run_conformance
 
 # What torch.nn.LSTM has: written here, independently of the adapter's supports().
 NN_LSTM_RUNS = {"direction": {"bidirectional"}, "num_layers": "any", "lengths": {"zero_fill"}}
@@ -152,7 +152,7 @@ def test_the_names_match_a_stacked_bidirectional_nn_lstm(spec):
     """Every tensor of nn.LSTM(num_layers=2, bidirectional=True) comes from the spec's parameters once."""
     torch = _require_torch()
     from lstm_adapters.torch_lstm import TorchLSTMAdapter
-    from lstm_conformance.variants import parameter_shapes
+    from lstm_conformance.spec.variants import parameter_shapes
 
     variant = {"direction": "bidirectional", "num_layers": 2}
     rng = np.random.default_rng(0)
@@ -192,7 +192,7 @@ def test_missing_torch_skips_variant_cases_with_install_advice(spec, monkeypatch
         if name == "torch" or name.startswith("torch."):
             monkeypatch.delitem(sys.modules, name)
     monkeypatch.setitem(sys.modules, "torch", None)  # import now raises ImportError
-    from lstm_conformance.adapters import load_adapter
+    from lstm_conformance.run.adapters import load_adapter
 
     result = run_conformance(load_adapter("torch"), dtype="float32", spec=spec,
                              patterns=["stack2-bidir-len-*", "bidir-T5-*"])

@@ -4,10 +4,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lstm_conformance import bench_cli, benchmark
-from lstm_conformance.compare import judge_case
-from lstm_conformance.packing_convert import to_packing
-from lstm_conformance.runner import case_arrays
+from lstm_conformance.cli import bench as bench_cli
+
+from lstm_conformance import benchmark
+from lstm_conformance.judge.compare import judge_case
+from lstm_conformance.packing.convert import to_packing
+from lstm_conformance.run.runner import case_arrays
 
 
 def test_per_step_weights_follow_the_spec_concatenated_packing(spec, golden_cases):

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lstm_conformance.runner import case_arrays, run_conformance
+from lstm_conformance.run.runner import case_arrays, run_conformance
 from tests import broken_adapters as ba
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lstm_conformance.conventions import Hypothesis, case_context, load_conventions, read
-from lstm_conformance.diagnosis import diagnose
-from lstm_conformance.runner import run_conformance
+from lstm_conformance.diagnosis.conventions import Hypothesis, case_context, load_conventions, read
+from lstm_conformance.diagnosis.search import diagnose
+from lstm_conformance.run.runner import run_conformance
 from tests import broken_adapters as B
 from tests.conftest import ALL_IDS, GOLDEN_VARIANTS
 
@@ -210,7 +210,7 @@ BROKEN_FILES = [
 
 @pytest.mark.parametrize("old,new,words", [b[1:] for b in BROKEN_FILES], ids=[b[0] for b in BROKEN_FILES])
 def test_a_broken_structure_hypothesis_is_reported(spec, project_copy, old, new, words):
-    from lstm_conformance.spec_loader import SpecError
+    from lstm_conformance.spec.loader import SpecError
 
     path = project_copy / "spec" / "conventions.yaml"
     text = path.read_text()

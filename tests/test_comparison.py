@@ -5,7 +5,9 @@ import json
 
 import pytest
 
-from lstm_conformance import adapters, conformance_cli
+from lstm_conformance.run import adapters
+
+from lstm_conformance.cli import conformance as conformance_cli
 
 SMALL = {
     "numpy": "lstm_adapters.numpy_lstm:NumpyLSTMAdapter",
@@ -105,8 +107,8 @@ def test_all_usage_errors(argv, words, capsys):
 
 
 def test_no_precision_hint_for_a_shape_failure(spec):
-    from lstm_conformance import report
-    from lstm_conformance.runner import run_conformance
+    from lstm_conformance.report import tables as report
+    from lstm_conformance.run.runner import run_conformance
     from tests import broken_adapters as B
 
     result = run_conformance(B.TorchStateShape(), dtype="float64", spec=spec, patterns=["base-T3-*"])

@@ -1,4 +1,4 @@
-"""Derived conventions an adapter declares (spec/lstm.yaml derived_conventions, lstm_conformance/declared.py):
+"""Derived conventions an adapter declares (spec/lstm.yaml derived_conventions, lstm_conformance/judge/declared.py):
 the harness feeds the declared layout and undoes it on the outputs; an adapter that follows a convention
 passes only with its declaration, and one that declares a convention it does not follow fails. The
 adapters here are lstm_impl (through the numpy adapter) made to follow each convention."""
@@ -11,10 +11,10 @@ import pytest
 import yaml
 
 from lstm_adapters.numpy_lstm import NumpyLSTMAdapter
-from lstm_conformance.adapters import AdapterError
-from lstm_conformance.declared import derived_conventions, resolve
-from lstm_conformance.runner import run_conformance
-from lstm_conformance.spec_loader import SpecError, spec_from_data
+from lstm_conformance.run.adapters import AdapterError
+from lstm_conformance.judge.declared import derived_conventions, resolve
+from lstm_conformance.run.runner import run_conformance
+from lstm_conformance.spec.loader import SpecError, spec_from_data
 from tests.conftest import ALL_IDS, GOLDEN_FLAGS, GOLDEN_VARIANTS
 
 

@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lstm_conformance.conventions import load_conventions
-from lstm_conformance.diagnosis import diagnose
-from lstm_conformance.spec_loader import SpecError
+from lstm_conformance.diagnosis.conventions import load_conventions
+from lstm_conformance.diagnosis.search import diagnose
+from lstm_conformance.spec.loader import SpecError
 from tests import broken_adapters as B
-from lstm_conformance.golden import load_golden
+from lstm_conformance.cases.golden import load_golden
 from tests.conftest import BASE_IDS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -134,7 +134,7 @@ def test_diagnose_tool_usage_error():
 
 
 def test_conformance_diagnose_adds_the_diagnosis(capsys):
-    from lstm_conformance import conformance_cli
+    from lstm_conformance.cli import conformance as conformance_cli
 
     code = conformance_cli.main(["--impl", "tests.broken_adapters:ReversedOutput", "--diagnose", "--no-isolation",
                                  "--cases", "base-T3-*", "--cases", "base-T5-*", "--format", "json"])
@@ -144,7 +144,7 @@ def test_conformance_diagnose_adds_the_diagnosis(capsys):
 
 
 def test_conformance_diagnose_reports_a_broken_conventions_file(project_copy, monkeypatch, capsys):
-    from lstm_conformance import conformance_cli
+    from lstm_conformance.cli import conformance as conformance_cli
 
     path = project_copy / "spec" / "conventions.yaml"
     path.write_text(path.read_text().replace("scale: {b_i: 0.5,", "scale: {b_x: 0.5,"))

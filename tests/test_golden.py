@@ -11,8 +11,8 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from lstm_conformance import golden
-from lstm_conformance.golden import GoldenError, atomic_write, load_golden
+from lstm_conformance.cases import golden
+from lstm_conformance.cases.golden import GoldenError, atomic_write, load_golden
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "golden"
@@ -157,7 +157,7 @@ def test_the_runner_refuses_a_tampered_golden(project_copy, spec):
 
 
 def test_the_runner_refuses_goldens_made_from_another_spec(project_copy):
-    from lstm_conformance.spec_loader import load_spec
+    from lstm_conformance.spec.loader import load_spec
     spec_path = project_copy / "spec" / "lstm.yaml"
     spec_path.write_text(spec_path.read_text() + "\n# an edit\n")
     with pytest.raises(GoldenError, match="made from a spec with sha256"):
@@ -190,7 +190,7 @@ def test_row_lengths_and_their_flags_are_checked_not_trusted(project_copy, spec,
 
 def test_case_schema_and_loader_know_the_case_list_flags(golden_cases):
     import re
-    from lstm_conformance.cases import FLAG_TEXT
+    from lstm_conformance.cases.case_list import FLAG_TEXT
     schema = json.loads((GOLDEN / "case.schema.json").read_text())
     pattern = schema["properties"]["flags"]["items"]["pattern"]
     assert all(re.match(pattern, flag) for flag in FLAG_TEXT)
@@ -266,7 +266,7 @@ def test_case_schema_names_no_lstm_array_the_loader_takes_them_from_the_spec(spe
 def test_the_representative_subset_holds_every_variant_of_the_goldens():
     """CI judges the framework adapters on it: every feature family and combination the goldens hold, both
     empty-row rules, the base set, and no scaling case."""
-    from lstm_conformance.cases import case_subsets
+    from lstm_conformance.cases.case_list import case_subsets
     from tests.conftest import ALL_IDS, GOLDEN_FLAGS, GOLDEN_VARIANTS
 
     subset = case_subsets()["representative"]

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from hypothesis import given, strategies as st
 
-from lstm_conformance.compare import judge_case
+from lstm_conformance.judge.compare import judge_case
 from lstm_conformance.reference import run_reference
-from lstm_conformance.runner import case_arrays, run_conformance
+from lstm_conformance.run.runner import case_arrays, run_conformance
 from lstm_impl import LSTM
 
 GOLDEN_IDS = sorted(p.stem for p in __import__("pathlib").Path(__file__).resolve().parent.parent.joinpath("golden", "cases").glob("*.json"))
@@ -82,7 +82,7 @@ def test_lstm_impl_agrees_with_the_reference_float_mode(spec, problem):
 
 @given(lstm_problem())
 def test_lstm_impl_keeps_the_spec_range_invariants(spec, problem):
-    from lstm_conformance.compare import check_invariants
+    from lstm_conformance.judge.compare import check_invariants
     inputs, params = problem
     outputs = _run_impl(inputs, params)
     h_n = outputs["h_n"]

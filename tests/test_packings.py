@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from hypothesis import given, strategies as st
 
-from lstm_conformance.packing_convert import ConversionError, from_packing, infer_dims, to_packing
+from lstm_conformance.packing.convert import ConversionError, from_packing, infer_dims, to_packing
 
 
 def _params(spec, rng, H, I, dtype=np.float64):
@@ -38,7 +38,7 @@ def test_round_trip(spec, packing, H, I, seed):
 
 
 def _eval(d, H, I):
-    from lstm_conformance.spec_loader import eval_dim
+    from lstm_conformance.spec.loader import eval_dim
     return eval_dim(d, {"H": H, "I": I})
 
 
@@ -117,7 +117,7 @@ def test_wrong_shapes_are_named(spec):
 
 def test_editing_the_spec_changes_the_converter(project_copy):
     """The gate order lives in the spec: edit it and the converter follows."""
-    from lstm_conformance.spec_loader import load_spec
+    from lstm_conformance.spec.loader import load_spec
     path = project_copy / "spec" / "lstm.yaml"
     text = path.read_text()
     old = "    gate_order: [i, o, f, g]\n"

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from lstm_conformance import paths
-from lstm_conformance.adapters import load_adapter
-from lstm_conformance.runner import run_conformance
+from lstm_conformance.run.adapters import load_adapter
+from lstm_conformance.run.runner import run_conformance
 from tests.broken_adapters import SwappedInputForgetGates
 from tests.conftest import BASE_IDS
 
@@ -213,7 +213,7 @@ def test_nothing_happens_without_the_option(pytester):
 
 def test_help_states_the_runners_default_timeout():
     from lstm_conformance import pytest_plugin
-    from lstm_conformance.runner import DEFAULT_TIMEOUT
+    from lstm_conformance.run.runner import DEFAULT_TIMEOUT
 
     assert pytest_plugin.HELP_TIMEOUT == DEFAULT_TIMEOUT, (
         f"pytest_plugin.HELP_TIMEOUT={pytest_plugin.HELP_TIMEOUT}, but should be the runner's DEFAULT_TIMEOUT={DEFAULT_TIMEOUT}")

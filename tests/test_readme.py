@@ -56,7 +56,7 @@ def test_readme_shows_the_spec_equations_verbatim(spec):
 
 
 def test_readme_names_every_builtin_adapter_and_every_known_failure():
-    from lstm_conformance.adapters import BUILTIN
+    from lstm_conformance.run.adapters import BUILTIN
 
     for name in BUILTIN:
         assert f"`{name}`" in README, f"the README's adapter table lacks {name}"

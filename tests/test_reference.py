@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from lstm_conformance.expressions import evaluate
+from lstm_conformance.spec.expressions import evaluate
 from lstm_conformance.reference import run_reference
 from lstm_conformance.reference.lstm import ReferenceError_, _backend
 from lstm_conformance.reference.scalar_math import DECIMAL_CONTEXT, FLOAT_KERNELS, PRECISION
 from lstm_conformance.reference.vectors import ListOps
-from lstm_conformance.spec_loader import load_spec
+from lstm_conformance.spec.loader import load_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 GATES = "ifgo"
@@ -137,7 +137,7 @@ def test_editing_an_activation_definition_changes_the_reference(project_copy, sp
 def test_trace_keeps_the_step_invariants(spec, golden_cases):
     """Every golden case's step quantities keep every step invariant of the spec (float mode trace)."""
     import numpy as np
-    from lstm_conformance.compare import check_invariants
+    from lstm_conformance.judge.compare import check_invariants
     atol, rtol = spec.tolerance("float64")
     step_quantities = set(spec.equations)
     checked = set()
@@ -202,7 +202,7 @@ def test_reference_and_lstm_impl_never_import_each_other():
     impl_imports = _imports(ROOT / "lstm_impl")
     assert "lstm_conformance" not in impl_imports, impl_imports
     # and at run time: loading the reference pulls in neither numpy nor lstm_impl
-    code = ("import sys; import lstm_conformance.reference, lstm_conformance.spec_loader; "
+    code = ("import sys; import lstm_conformance.reference, lstm_conformance.spec.loader; "
             "bad = [m for m in ('numpy', 'lstm_impl') if m in sys.modules]; print(bad); sys.exit(1 if bad else 0)")
     run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert run.returncode == 0, run.stdout + run.stderr

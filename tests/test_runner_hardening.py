@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lstm_conformance.runner import run_conformance
+from lstm_conformance.run.runner import run_conformance
 from tests.broken_adapters import CorrectAdapter
 
 ROOT = Path(__file__).resolve().parent.parent

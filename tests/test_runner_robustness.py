@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from lstm_conformance.adapters import BUILTIN
-from lstm_conformance.runner import run_conformance
+from lstm_conformance.run.adapters import BUILTIN
+from lstm_conformance.run.runner import run_conformance
 from tests import broken_adapters as ba
 from tests.conftest import ALL_IDS, BASE_ARGS, BASE_IDS
 

@@ -5,11 +5,11 @@ from pathlib import Path
 
 import pytest
 
-from lstm_conformance.spec_loader import SpecError, load_spec
+from lstm_conformance.spec.loader import SpecError, load_spec
 
 
 def test_real_spec_loads(spec):
-    assert spec.version == "1.2.0"
+    assert spec.version == "1.3.0"
     assert list(spec.equations) == ["i", "f", "g", "o", "c", "h"]
     assert spec.parameter_names == ["W_i", "W_f", "W_g", "W_o", "U_i", "U_f", "U_g", "U_o", "b_i", "b_f", "b_g", "b_o"]
     assert spec.output_names == ["y", "h_n", "c_n"]

@@ -15,9 +15,9 @@ import pytest
 
 from tests.conftest import BASE_IDS
 
-from lstm_conformance.adapters import BUILTIN, load_adapter
-from lstm_conformance.packing_convert import to_packing
-from lstm_conformance.runner import run_conformance
+from lstm_conformance.run.adapters import BUILTIN, load_adapter
+from lstm_conformance.packing.convert import to_packing
+from lstm_conformance.run.runner import run_conformance
 
 FRAMEWORK = {"torch": "torch", "torch-batch-first": "torch", "torch-cell": "torch", "onnxruntime": "onnxruntime",
              "onnxruntime-batch-first": "onnxruntime", "onnx-reference": "onnx", "onnx-reference-batch-first": "onnx",
@@ -130,7 +130,7 @@ def test_diagnosis_names_a_conversion_bug_in_a_real_framework(spec):
     """torch fed ONNX-packed tensors (gate blocks i, o, f, c read as torch's i, f, g, o)."""
     _require("torch")
     from lstm_adapters.torch_lstm import TorchLSTMAdapter
-    from lstm_conformance.diagnosis import diagnose
+    from lstm_conformance.diagnosis.search import diagnose
 
     class TorchFedOnnxBlocks(TorchLSTMAdapter):
         def tensors(self, packing, params):

@@ -18,10 +18,10 @@ from typing import Iterator
 import pytest
 import yaml
 
-from lstm_conformance import golden
-from lstm_conformance.cases import CaseListError, load_case_list
-from lstm_conformance.golden import GoldenError, load_golden
-from lstm_conformance.spec_loader import SpecError, load_spec
+from lstm_conformance.cases import golden
+from lstm_conformance.cases.case_list import CaseListError, load_case_list
+from lstm_conformance.cases.golden import GoldenError, load_golden
+from lstm_conformance.spec.loader import SpecError, load_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFORMANCE = ROOT / "tools" / "conformance.py"
@@ -119,7 +119,7 @@ def test_regen_check_refuses_an_alias_bomb_in_the_spec(project_copy):
 
 
 def test_an_alias_bomb_in_the_conventions_is_refused(project_copy, spec):
-    from lstm_conformance.conventions import load_conventions
+    from lstm_conformance.diagnosis.conventions import load_conventions
     path = project_copy / "spec" / "conventions.yaml"
     line, column = _plant_bomb(path)
     with _deadline(20), pytest.raises(SpecError) as info:
@@ -295,7 +295,7 @@ def test_conformance_cli_refuses_a_nan_tolerance_with_exit_2(project_copy):
 
 
 def test_a_spec_built_in_memory_is_checked_for_finite_numbers_too(spec):
-    from lstm_conformance.spec_loader import spec_from_data
+    from lstm_conformance.spec.loader import spec_from_data
     data = json.loads(json.dumps(spec.data))
     data["tolerances"]["float64"]["rtol"] = float("nan")
     with pytest.raises(SpecError, match=r"tolerances\.float64\.rtol: nan is not a finite number"):
@@ -409,7 +409,7 @@ def test_killing_regeneration_ends_its_workers():
 
 
 def test_a_worker_whose_parent_is_already_gone_exits():
-    code = ("import os; from lstm_conformance.golden import die_with_parent; "
+    code = ("import os; from lstm_conformance.cases.golden import die_with_parent; "
             "die_with_parent(os.getppid() + 1); print('still here')")
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert (run.returncode, run.stdout, run.stderr) == (1, "", "")
@@ -448,7 +448,7 @@ def test_installed_hint_says_reinstall(tmp_path):
     site = _installed_copy(tmp_path)
     _tamper(site / "lstm_conformance" / "data" / "golden" / "cases" / f"{CASE}.json")
     code = ("import lstm_conformance, sys\n"
-            "from lstm_conformance.golden import load_golden, GoldenError\n"
+            "from lstm_conformance.cases.golden import load_golden, GoldenError\n"
             "print(lstm_conformance.__file__)\n"
             "try:\n    load_golden()\nexcept GoldenError as exc:\n    print(exc)\n")
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
@@ -457,7 +457,7 @@ def test_installed_hint_says_reinstall(tmp_path):
     assert run.stdout.startswith(str(site)), run.stdout
     assert "the installed goldens do not match their manifest: reinstall lstm-conformance" in run.stdout
     assert "tools/regen_golden.py" not in run.stdout
-    cli = ("import sys; from lstm_conformance.conformance_cli import main; "
+    cli = ("import sys; from lstm_conformance.cli.conformance import main; "
            f"sys.exit(main(['--cases', '{CASE}']))")
     run = subprocess.run([sys.executable, "-c", cli], capture_output=True, text=True, cwd=tmp_path,
                          env=_env(PYTHONPATH=os.pathsep.join([str(site), str(ROOT)])), timeout=120)
@@ -468,7 +468,7 @@ def test_installed_hint_says_reinstall(tmp_path):
 def test_installed_hint_for_unlisted_files(tmp_path):
     site = _installed_copy(tmp_path)
     (site / "lstm_conformance" / "data" / "golden" / "cases" / "stray.json").write_text("{}")
-    code = ("from lstm_conformance.golden import load_golden, GoldenError\n"
+    code = ("from lstm_conformance.cases.golden import load_golden, GoldenError\n"
             "try:\n    load_golden()\nexcept GoldenError as exc:\n    print(exc)\n")
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
                          env=_env(PYTHONPATH=str(site)), timeout=120)
@@ -476,10 +476,10 @@ def test_installed_hint_for_unlisted_files(tmp_path):
 
 
 def test_regen_usage_names_the_program_as_run():
-    run = subprocess.run([sys.executable, "-m", "lstm_conformance.regen_cli", "--no-such-option"],
+    run = subprocess.run([sys.executable, "-m", "lstm_conformance.cli.regen", "--no-such-option"],
                          capture_output=True, text=True, cwd=ROOT, env=_env(), timeout=60)
     assert run.returncode == 2
-    assert run.stderr.startswith("usage: regen_cli.py "), run.stderr
+    assert run.stderr.startswith("usage: regen.py "), run.stderr
 
 
 def test_regen_help_shows_the_actual_default_paths(project_copy):

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from lstm_conformance import exit_guards
-from lstm_conformance.adapters import AdapterError
-from lstm_conformance.golden import load_golden
-from lstm_conformance.runner import open_executor, run_case, run_conformance
+from lstm_conformance.run import exit_guards
+from lstm_conformance.run.adapters import AdapterError
+from lstm_conformance.cases.golden import load_golden
+from lstm_conformance.run.runner import open_executor, run_case, run_conformance
 
 pytestmark = pytest.mark.skipif(not os.path.exists("/proc/self/stat"), reason="needs Linux /proc")
 
@@ -265,7 +265,7 @@ def test_close_leaves_no_process_behind(piddir, spec):
 
 IN_FRESH_PYTHON = """
 import json, os, sys
-from lstm_conformance.runner import run_conformance
+from lstm_conformance.run.runner import run_conformance
 real = (os._exit, sys.exit, os.kill, os.abort)
 run = run_conformance("tests.trust_process_adapters:ExitsOnT1", isolate=False, patterns=[{T1!r}, {T3!r}], timeout=30)
 print(json.dumps({{"cases": {{c.id: [c.status, c.reasons] for c in run.cases}}, "pid": os.getpid(),
@@ -334,7 +334,7 @@ def test_in_a_worker_sys_exit_is_an_error_and_the_worker_serves_on(piddir, monke
 
 DIES_WITH_A_WORKER = """
 import os, signal, time
-from lstm_conformance.executor import ProcessExecutor
+from lstm_conformance.run.executor import ProcessExecutor
 executor = ProcessExecutor("tests.broken_adapters:Hangs", 60)
 print(executor._proc.pid, flush=True)
 executor._conn.send(("forward", (None,) * 5))  # the worker sleeps an hour in forward

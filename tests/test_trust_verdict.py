@@ -16,9 +16,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lstm_conformance import adapters, cli_io, conformance_cli, paths, report
-from lstm_conformance.compare import ULP_MIN_ABS_OVER_ATOL, ulp_error
-from lstm_conformance.runner import run_conformance
+from lstm_conformance.run import adapters
+
+from lstm_conformance.cli import output as cli_io
+
+from lstm_conformance.cli import conformance as conformance_cli
+
+from lstm_conformance import paths
+
+from lstm_conformance.report import tables as report
+from lstm_conformance.judge.compare import ULP_MIN_ABS_OVER_ATOL, ulp_error
+from lstm_conformance.run.runner import run_conformance
 from tests import broken_adapters as ba
 from tests.broken_adapters import CorrectAdapter
 
@@ -337,7 +345,7 @@ def test_ulp_error_is_the_error_in_units_of_the_expected_values_spacing():
 
 
 def test_ulp_is_shown_only_where_expected_is_well_above_atol(spec, golden_cases):
-    from lstm_conformance.compare import judge_case
+    from lstm_conformance.judge.compare import judge_case
 
     case = next(c for c in golden_cases if c.id == T3)
     expected = {k: np.asarray(v) for k, v in case.record["expected"].items()}
@@ -372,7 +380,7 @@ def test_installed_users_are_pointed_at_the_installed_commands(monkeypatch, caps
 
 
 def test_diagnose_judging_nothing_is_not_a_conforming_implementation():
-    from lstm_conformance.diagnosis import diagnose
+    from lstm_conformance.diagnosis.search import diagnose
 
     result = diagnose(NotInstalled(), patterns=[T3])
     assert not result.conforms
@@ -424,7 +432,7 @@ class _NoTorch:
             raise ModuleNotFoundError("No module named 'torch'")
         return None
 sys.meta_path.insert(0, _NoTorch())
-from lstm_conformance.conformance_cli import main
+from lstm_conformance.cli.conformance import main
 sys.exit(main(sys.argv[1:]))
 """
 

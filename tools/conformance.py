@@ -3,7 +3,7 @@
 import sys
 
 import _bootstrap  # noqa: F401  (puts the checkout on sys.path)
-from lstm_conformance.conformance_cli import main
+from lstm_conformance.cli.conformance import main
 
 if __name__ == "__main__":
     sys.exit(main())

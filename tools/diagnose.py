@@ -3,7 +3,7 @@
 import sys
 
 import _bootstrap  # noqa: F401  (puts the checkout on sys.path)
-from lstm_conformance.diagnose_cli import main
+from lstm_conformance.cli.diagnose import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -3,7 +3,7 @@
 import sys
 
 import _bootstrap  # noqa: F401  (puts the checkout on sys.path)
-from lstm_conformance.regen_cli import main
+from lstm_conformance.cli.regen import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -5,6 +5,6 @@ No NumPy, and never lstm_impl. Two number modes:
              to float64 at the end: golden values are the correctly rounded truth.
   "float"    plain Python floats, fast enough for property tests.
 """
-from .lstm import run_reference, ReferenceError_ as ReferenceError_
+from ..reference.lstm import run_reference, ReferenceError_ as ReferenceError_
 
 __all__ = ["run_reference", "ReferenceError_"]

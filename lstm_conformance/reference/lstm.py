@@ -6,12 +6,12 @@ import decimal
 import math
 from typing import Any, Callable, Mapping
 
-from ..expressions import Expression, evaluate, parse_expression
-from ..spec_loader import Spec, eval_dim
-from ..variants import (Structure, VariantError, array_dtype, array_shape, names_of, parameter_name,
+from ..spec.expressions import Expression, evaluate, parse_expression
+from ..spec.loader import Spec, eval_dim
+from ..spec.variants import (Structure, VariantError, array_dtype, array_shape, names_of, parameter_name,
                         parameter_names, parameter_shapes, structure)
-from . import scalar_math
-from .vectors import ListOps, apply
+from ..reference import scalar_math
+from ..reference.vectors import ListOps, apply
 
 MODES = ("decimal", "float")
 

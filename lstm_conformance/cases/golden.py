@@ -19,12 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from . import cases as case_list
-from . import paths
-from .processes import die_with_parent
-from .reference import run_reference
-from .spec_loader import Spec, format_keypath, load_spec
-from .variants import VariantError, array_dtype, array_shape, check_variant, names_of, parameter_shapes
+from ..cases import case_list
+from .. import paths
+from ..run.processes import die_with_parent
+from ..reference import run_reference
+from ..spec.loader import Spec, format_keypath, load_spec
+from ..spec.variants import VariantError, array_dtype, array_shape, check_variant, names_of, parameter_shapes
 
 CASE_SCHEMA = "lstm-golden/2"  # 2: variants with features, suffixed parameter names, integer inputs
 MANIFEST_SCHEMA = "lstm-golden-manifest/1"

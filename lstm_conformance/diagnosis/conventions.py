@@ -3,7 +3,7 @@
 A hypothesis undoes one convention: `feed` transforms what the implementation is
 given, `read` transforms what it returns, `model` changes the expected outputs
 (the scalar reference on a changed spec, or runs composed differently). The primitives
-behind those keys live here; diagnosis.py only applies a hypothesis and judges the result.
+behind those keys live here; search.py only applies a hypothesis and judges the result.
 `applies_when` limits a hypothesis to the cases whose variant sets the features it means
 something in (a swapped pair of directions needs two directions).
 
@@ -21,10 +21,10 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from . import paths
-from .packing_convert import from_packing, to_packing, without_run_time_constants
-from .spec_loader import Spec, SpecError, dim_products, eval_dim, read_yaml_document, spec_from_data
-from .variants import (Structure, VariantError, array_dtype, check_variant, names_of, parameter_name,
+from .. import paths
+from ..packing.convert import from_packing, to_packing, without_run_time_constants
+from ..spec.loader import Spec, SpecError, dim_products, eval_dim, read_yaml_document, spec_from_data
+from ..spec.variants import (Structure, VariantError, array_dtype, check_variant, names_of, parameter_name,
                        structure)
 
 CONVENTIONS_FILE = "conventions.yaml"
@@ -546,7 +546,7 @@ READ: dict[str, Callable[[Any, Arrays, CaseContext | None], Arrays]] = {
 def expected_outputs(spec: Spec, hyp: Hypothesis, record: Mapping[str, Any]) -> dict[str, Any]:
     """The case's expected outputs under `hyp`'s model: the scalar reference (float mode) on the
     hypothesis's spec, with the runs composed as `model` says."""
-    from .reference.lstm import run_reference
+    from ..reference.lstm import run_reference
 
     model_spec = hyp.model_spec or spec
     unmasked = hyp.model.get("unmasked_runs")

@@ -48,10 +48,10 @@ from typing import Any
 
 import numpy as np
 
-from .adapters import AdapterError, build_adapter, check_adapter, load_factory
-from .compare import NonArray
-from .exit_guards import refusals, start_guarded
-from .processes import (count_text, harden_worker, kill_family, kill_new_children, left_text, my_children,
+from ..run.adapters import AdapterError, build_adapter, check_adapter, load_factory
+from ..judge.compare import NonArray
+from ..run.exit_guards import refusals, start_guarded
+from ..run.processes import (count_text, harden_worker, kill_family, kill_new_children, left_text, my_children,
                         reap_children, shown_text)
 
 

@@ -20,9 +20,9 @@ from typing import Any, Callable, Iterable, Sequence
 
 import yaml
 
-from . import paths
-from .packings import Packing, PackingError, block_shape, fits, parse_packing
-from .expressions import (Expression, ExpressionError, ShapeOps, elementwise_shape_function, evaluate,
+from .. import paths
+from ..packing.packings import Packing, PackingError, block_shape, fits, parse_packing
+from ..spec.expressions import (Expression, ExpressionError, ShapeOps, elementwise_shape_function, evaluate,
                           parse_expression)
 
 SCHEMA_FILE = "lstm.schema.json"
@@ -403,8 +403,8 @@ def _check_dim(dim: str | int, dims: set[str], keypath: Sequence[Any], fail, pro
 
 
 def _check_derived(spec: Spec, fail) -> None:
-    """derived_conventions: their transforms, names and conditions (lstm_conformance/declared.py)."""
-    from .declared import DerivedError, checked_derived  # the transforms live with diagnosis's, which import this
+    """derived_conventions: their transforms, names and conditions (lstm_conformance/judge/declared.py)."""
+    from ..judge.declared import DerivedError, checked_derived  # the transforms live with diagnosis's, which import this
 
     try:
         checked_derived(spec)

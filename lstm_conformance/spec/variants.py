@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from .spec_loader import Spec, eval_dim
+from ..spec.loader import Spec, eval_dim
 
 
 class VariantError(ValueError):

@@ -6,9 +6,9 @@ from typing import Any
 
 import numpy as np
 
-from .expressions import evaluate
-from .spec_loader import Spec
-from .variants import names_of
+from ..spec.expressions import evaluate
+from ..spec.loader import Spec
+from ..spec.variants import names_of
 
 DTYPES = {"float64": np.float64, "float32": np.float32, "float16": np.float16}
 # ULP errors are reported only where |expected| >= this many times atol: closer to zero the absolute

@@ -10,8 +10,8 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from .packings import Block, Extra, Packing, Param, block_shape, fits
-from .spec_loader import Spec, dim_terms, eval_dim
+from ..packing.packings import Block, Extra, Packing, Param, block_shape, fits
+from ..spec.loader import Spec, dim_terms, eval_dim
 
 
 class ConversionError(ValueError):

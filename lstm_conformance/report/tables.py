@@ -9,9 +9,9 @@ from typing import Any
 
 import numpy as np
 
-from .compare import ULP_MIN_ABS_OVER_ATOL
-from .runner import FAIL, NOT_RUN, PASS, RunResult
-from .variants import describe
+from ..judge.compare import ULP_MIN_ABS_OVER_ATOL
+from ..run.runner import FAIL, NOT_RUN, PASS, RunResult
+from ..spec.variants import describe
 
 TABLE_FORMATS = {"table": "simple", "github": "github"}
 WIDTH = 100  # the text report fits this many columns (--verbose included: long text is wrapped, never clipped)

@@ -8,9 +8,10 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-from . import golden, paths
-from .cases import CaseListError
-from .spec_loader import SpecError
+from ..cases import golden
+from .. import paths
+from ..cases.case_list import CaseListError
+from ..spec.loader import SpecError
 
 
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a writer whose reader went away

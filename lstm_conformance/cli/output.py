@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
-from .golden import atomic_write
+from ..cases.golden import atomic_write
 
 EXIT_PIPE = 128 + 13  # what a shell reports for a process ended by SIGPIPE (`yes | head`)
 STDOUT = "-"

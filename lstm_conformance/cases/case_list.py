@@ -8,9 +8,9 @@ from typing import Any
 
 import numpy as np
 
-from . import paths
-from .spec_loader import Spec, SpecError, read_yaml_document
-from .variants import VariantError, array_dtype, array_shape, check_variant, names_of, parameters
+from .. import paths
+from ..spec.loader import Spec, SpecError, read_yaml_document
+from ..spec.variants import VariantError, array_dtype, array_shape, check_variant, names_of, parameters
 
 CASE_LIST_SCHEMA = "lstm-case-list/1"
 ROLE_ALIASES = {"input_weight": "W", "recurrent_weight": "U", "bias": "b"}

@@ -11,16 +11,16 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from . import paths
-from .adapters import AdapterError
-from .compare import DTYPES, CaseJudgement, judge_case, named_outputs
-from .declared import Declared, from_implementation, judged_under, resolve, skip_reason, to_implementation
-from .variants import array_dtype, names_of
-from .executor import (DEFAULT_START_TIMEOUT, PROTOCOL, AdapterMisbehaved, AdapterRaised, CaseTimeout, ProcessExecutor,
+from .. import paths
+from ..run.adapters import AdapterError
+from ..judge.compare import DTYPES, CaseJudgement, judge_case, named_outputs
+from ..judge.declared import Declared, from_implementation, judged_under, resolve, skip_reason, to_implementation
+from ..spec.variants import array_dtype, names_of
+from ..run.executor import (DEFAULT_START_TIMEOUT, PROTOCOL, AdapterMisbehaved, AdapterRaised, CaseTimeout, ProcessExecutor,
                        ThreadExecutor, WorkerDied)
-from .cases import carry_over_points, case_subsets
-from .golden import GoldenCase, GoldenError, load_golden
-from .spec_loader import Spec, SpecError, load_spec
+from ..cases.case_list import carry_over_points, case_subsets
+from ..cases.golden import GoldenCase, GoldenError, load_golden
+from ..spec.loader import Spec, SpecError, load_spec
 
 DEFAULT_TIMEOUT = 60.0
 MAX_TIMEOUT = 86400.0  # a day; beyond it poll/join overflow, and no case needs it

@@ -16,10 +16,10 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from .adapters import AdapterError
-from .conventions import FEED_INPUTS, READ, Hypothesis, _checked, _condition_holds, case_context, feed, read
-from .golden import GoldenCase
-from .spec_loader import Spec, SpecError
+from ..run.adapters import AdapterError
+from ..diagnosis.conventions import FEED_INPUTS, READ, Hypothesis, _checked, _condition_holds, case_context, feed, read
+from ..cases.golden import GoldenCase
+from ..spec.loader import Spec, SpecError
 
 Arrays = dict[str, np.ndarray]
 

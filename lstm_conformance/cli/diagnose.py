@@ -7,11 +7,11 @@ import os
 import sys
 from typing import Sequence
 
-from . import cli_io
-from .adapters import BUILTIN
-from .compare import DTYPES
-from .diagnosis import diagnose
-from .runner import HARNESS_ERRORS, add_run_options, check_timeout, selected_patterns
+from ..cli import output as cli_io
+from ..run.adapters import BUILTIN
+from ..judge.compare import DTYPES
+from ..diagnosis.search import diagnose
+from ..run.runner import HARNESS_ERRORS, add_run_options, check_timeout, selected_patterns
 
 EXIT_CONFORMS, EXIT_FAILS, EXIT_USAGE = 0, 1, 2
 

@@ -17,9 +17,9 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from .golden import GoldenCase
-from .spec_loader import Spec
-from .variants import array_dtype, array_shape, names_of, shape_labels, structure
+from ..cases.golden import GoldenCase
+from ..spec.loader import Spec
+from ..spec.variants import array_dtype, array_shape, names_of, shape_labels, structure
 
 SHOWN = 3            # case ids listed before "..."
 MIN_TREND_STEPS = 4  # steps a case needs before its error trend over t is measured

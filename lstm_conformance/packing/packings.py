@@ -1,7 +1,7 @@
 """The spec's `packings:` section parsed into blocks, with their shapes and load-time checks.
 
 Pure Python (no NumPy), so the spec loader can check packings; the arrays are
-converted by packing_convert.py. A block is a canonical parameter (maybe
+converted by convert.py. A block is a canonical parameter (maybe
 transposed), a concatenation of blocks along an axis, or an `extra` copy of
 parameters (zeros on export, summed on import). `stack_gates` is expanded here
 into a concatenation over the packing's gate order, so nothing downstream knows

@@ -20,14 +20,14 @@ from pathlib import Path
 from typing import Any, Sequence
 
 
-from .compare import judge_case, named_outputs
-from .conventions import Hypothesis, case_context, expected_outputs, feed, load_conventions, read
-from .executor import DEFAULT_START_TIMEOUT, AdapterMisbehaved, AdapterRaised, CaseTimeout, WorkerDied
-from .golden import GoldenCase, load_golden
-from .localize import Localization, localize, wrap
-from .adapters import AdapterError
-from .runner import DEFAULT_TIMEOUT, NOT_RUN, RunResult, _protocol, case_arrays, open_executor, run_conformance
-from .spec_loader import Spec, load_spec
+from ..judge.compare import judge_case, named_outputs
+from ..diagnosis.conventions import Hypothesis, case_context, expected_outputs, feed, load_conventions, read
+from ..run.executor import DEFAULT_START_TIMEOUT, AdapterMisbehaved, AdapterRaised, CaseTimeout, WorkerDied
+from ..cases.golden import GoldenCase, load_golden
+from ..diagnosis.localize import Localization, localize, wrap
+from ..run.adapters import AdapterError
+from ..run.runner import DEFAULT_TIMEOUT, NOT_RUN, RunResult, _protocol, case_arrays, open_executor, run_conformance
+from ..spec.loader import Spec, load_spec
 
 SCREEN = 3  # failing cases a hypothesis must fix before it is tried on all cases
 

@@ -8,11 +8,13 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from . import cli_io, paths, report
-from .adapters import BUILTIN, AdapterError
-from .compare import DTYPES
-from .runner import FAIL, HARNESS_ERRORS, add_run_options, check_timeout, run_conformance, selected_patterns
-from .spec_loader import SpecError, load_spec
+from ..cli import output as cli_io
+from .. import paths
+from ..report import tables as report
+from ..run.adapters import BUILTIN, AdapterError
+from ..judge.compare import DTYPES
+from ..run.runner import FAIL, HARNESS_ERRORS, add_run_options, check_timeout, run_conformance, selected_patterns
+from ..spec.loader import SpecError, load_spec
 
 EXIT_PASS, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
@@ -113,7 +115,7 @@ def _run_one(args: argparse.Namespace, prog: str) -> int | tuple[str, list]:
         return EXIT_USAGE
     diagnoses = {}
     if args.diagnose:
-        from .diagnosis import diagnose
+        from ..diagnosis.search import diagnose
 
         try:
             for r in results:

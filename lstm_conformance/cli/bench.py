@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import benchmark
+from .. import benchmark
 
 
 def parse_size(text: str) -> tuple[int, int, int, int]:

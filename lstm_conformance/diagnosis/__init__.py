@@ -1,0 +1,1 @@
+"""Diagnosis: the known conventions (spec/conventions.yaml), the search over them, localization."""

@@ -1,0 +1,1 @@
+"""Judging outputs: errors, ULP distances and range checks; the conventions an adapter declares."""

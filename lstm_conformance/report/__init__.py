@@ -1,0 +1,1 @@
+"""Reports: the conformance, comparison and coverage tables, and the JSON report."""
