@@ -170,7 +170,7 @@ def _localized(spec, hypotheses, adapter, patterns=None):
 
 
 def test_h_from_the_previous_cell_points_at_the_h_equation(spec, hypotheses):
-    """T = 1: c_n passes while y and h_n fail, so the error is in h = o * tanh(c) or what h reads."""
+    """T = 1: c_n passes while y and h_n fail, so the error is in h = o * tanh(a_h) or what h reads."""
     result, loc = _localized(spec, hypotheses, B.HFromPreviousCell, ["base-T1-*"])
     assert result.failing == ["base-T1-B1-I1-H1"] and not result.explained_by
     assert loc.outputs["c_n"] == {"fails": [], "passes": ["base-T1-B1-I1-H1"], "wrong_shape": []}
@@ -180,7 +180,7 @@ def test_h_from_the_previous_cell_points_at_the_h_equation(spec, hypotheses):
     assert (state.data["passing_outputs"], state.data["failing_outputs"]) == (["c_n"], ["y", "h_n"])
     text = " ".join(" ".join(result.lines()).split())  # the lines unwrapped
     assert "c_n passes in every failing case while y and h_n fail: c is right and the error is in the h " \
-           "equation (h = o * tanh(c)) or in what h reads." in text
+           "equation (h = o * tanh(a_h)) or in what h reads." in text
     doc = result.to_json()["localization"]
     assert [f["wrong"] for f in doc["findings"] if f["kind"] == "state"] == ["h"]
 

@@ -8,10 +8,11 @@ from typing import Any, Callable, Mapping
 
 from ..spec.expressions import Expression, evaluate, parse_expression
 from ..spec.loader import Spec, eval_dim
-from ..spec.variants import (Structure, VariantError, array_dtype, array_shape, names_of, parameter_name,
-                        parameter_names, parameter_shapes, structure)
+from ..spec.cell import bound_numbers, equations_for, evaluation_order
+from ..spec.variants import (Structure, VariantError, array_dtype, array_shape, cell_bases, names_of, parameter_name,
+                             parameter_names, parameter_shapes, structure)
 from ..reference import scalar_math
-from ..reference.vectors import ListOps, apply
+from ..reference.vectors import ListOps, apply, elementwise
 
 MODES = ("decimal", "float")
 
@@ -56,7 +57,13 @@ def _backend(spec: Spec, mode: str) -> tuple[ListOps, dict[str, Callable], Calla
         else:
             scalar_fns[name] = _activation(definition, ops, dict(scalar_fns))
     functions = {name: (lambda fn: (lambda a: apply(fn, a)))(fn) for name, fn in scalar_fns.items()}
+    functions.update({name: (lambda fn: (lambda a, b: elementwise(fn, a, b)))(fn) for name, fn in BINARY.items()})
     return ops, functions, to_number, to_float
+
+
+# The spec's elementwise functions of two operands. The min and max of two equal values (0 and -0 too)
+# are either one; a tie goes to the first operand, as Python's min and max do.
+BINARY: dict[str, Callable[[Any, Any], Any]] = {"min": min, "max": max}
 
 
 def _activation(definition: Expression, ops: ListOps, functions: dict[str, Callable]) -> Callable:
@@ -87,7 +94,7 @@ def resolve_variant(spec: Spec, variant: Mapping[str, Any]) -> tuple[Structure, 
         raise ReferenceError_(f"lengths={st.lengths!r}: this reference runs only {RUNS_LENGTHS}")
     if st.empty_rows not in RUNS_EMPTY_ROWS:
         raise ReferenceError_(f"empty_rows={st.empty_rows!r}: this reference runs only {RUNS_EMPTY_ROWS}")
-    return st, dict(spec.equations)
+    return st, equations_for(spec, variant)
 
 
 # The padding conventions this reference can run (spec `features`): the canonical one and ONNX Runtime's
@@ -113,7 +120,8 @@ def run_reference(spec: Spec, inputs: Mapping[str, list], params: Mapping[str, l
         p = {name: _convert(params[name], to_number, name) for name in params}
         xs = {name: _convert(inputs[name], to_number, name) for name in names_of(spec, "inputs", variant)
               if array_dtype(spec, "inputs", name) is None}
-        step = Step(spec, equations, ops, functions, to_float, trace)
+        bound = {name: to_number(value) for name, value in bound_numbers(spec, variant).items()}  # clip_threshold
+        step = Step(spec, equations, ops, functions, to_float, trace, bound)
         return _run_stack(spec, st, step, variant, dims, p, xs, lengths)
 
 
@@ -130,8 +138,9 @@ def _check_shapes(spec: Spec, st: Structure, variant: dict, inputs: Mapping[str,
                                        f"the reference never ignores an input")
     dims: dict[str, int] = {}
     # dimensions are read off layer 0's parameters first (they fix H and I), then the inputs
-    for kind, name in [("parameters", n) for n in spec.parameter_names] + [("inputs", n) for n in inputs]:
-        entry, value = spec.data[kind][name], (params if kind == "parameters" else inputs)[name]
+    arrays = [(entry, params[name]) for name, entry in cell_bases(spec, variant).items()] + \
+        [(spec.data["inputs"][name], inputs[name]) for name in inputs]
+    for entry, value in arrays:
         shape = _shape(value)
         if len(shape) == len(entry["shape"]):
             for size, dim in zip(shape, entry["shape"]):
@@ -165,19 +174,21 @@ class Step:
     """The spec's step equations for one batch row, with the backend that evaluates them."""
 
     def __init__(self, spec: Spec, equations: dict[str, Expression], ops: ListOps, functions: dict,
-                 to_float: Callable[[Any], float], trace: list | None) -> None:
+                 to_float: Callable[[Any], float], trace: list | None, bound: dict | None = None) -> None:
         self.spec, self.equations, self.ops, self.functions = spec, equations, ops, functions
-        self.to_float, self.trace = to_float, trace
+        self.to_float, self.trace, self.bound = to_float, trace, dict(bound or {})
         self.state_spec = spec.data["step"]["state"]
-        self.traced = preactivations(spec, equations) if trace is not None else {}
+        roots = [e["next"] for e in self.state_spec.values()] + [e["from"] for e in spec.data["outputs"].values()]
+        self.order = evaluation_order(equations, roots)  # only what the state and the outputs need
+        self.traced = preactivations(spec, {n: equations[n] for n in self.order}) if trace is not None else {}
 
     def __call__(self, params: dict, x_t: dict, state: dict, where: dict) -> dict:
-        """One step: every equation's value, from the parameters, this step's inputs and the state."""
-        env = {**params, **x_t, **state}
-        for name, expr in self.equations.items():
-            env[name] = evaluate(expr, env, self.ops, self.functions)
+        """One step: the value of every equation it needs, from the parameters, this step's inputs and the state."""
+        env = {**self.bound, **params, **x_t, **state}
+        for name in self.order:
+            env[name] = evaluate(self.equations[name], env, self.ops, self.functions)
         if self.trace is not None:
-            values = {k: _to_floats(env[k], self.to_float) for k in list(self.state_spec) + list(self.equations)}
+            values = {k: _to_floats(env[k], self.to_float) for k in list(self.state_spec) + self.order}
             for name, expr in self.traced.items():
                 values[name] = _to_floats(evaluate(expr, env, self.ops, self.functions), self.to_float)
             self.trace.append({**where, **values})
@@ -222,7 +233,7 @@ def _run_stack(spec: Spec, st: Structure, step: Step, variant: dict, dims: dict[
         runs_values = []
         for run, direction in enumerate(st.runs):
             index = eval_dim(spec.data["structure"]["state_index"], {"layer": layer, "run": run, "D": st.D, "L": st.L})
-            params = {base: p[parameter_name(spec, st, base, layer, run)] for base in spec.parameter_names}
+            params = {base: p[parameter_name(spec, st, base, layer, run)] for base in cell_bases(spec, variant)}
             init = [{s: _initial(xs[e["init"]], st, index, b) for s, e in step.state_spec.items()} for b in range(B)]
             values, final = run_one(step, params, layer_input, init, lengths, direction == "reverse",
                                     {"layer": layer, "run": run})

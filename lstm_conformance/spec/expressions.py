@@ -174,3 +174,12 @@ def elementwise_shape_function(name: str) -> Callable[..., tuple]:
             raise ExpressionError(f"{name}() takes one argument, got {len(args)}")
         return args[0]
     return fn
+
+
+def binary_shape_function(name: str) -> Callable[..., tuple]:
+    """An elementwise function of two operands for ShapeOps (a scalar broadcasts)."""
+    def fn(*args: tuple) -> tuple:
+        if len(args) != 2:
+            raise ExpressionError(f"{name}() takes two arguments, got {len(args)}")
+        return ShapeOps()._same(args[0], args[1], f"{name}()")
+    return fn

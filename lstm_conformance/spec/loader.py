@@ -22,11 +22,14 @@ import yaml
 
 from .. import paths
 from ..packing.packings import Packing, PackingError, block_shape, fits, parse_packing
-from ..spec.expressions import (Expression, ExpressionError, ShapeOps, elementwise_shape_function, evaluate,
-                          parse_expression)
+from ..spec.cell import (GATE, PREVIOUS, all_bound_names, all_feature_parameters, bound_numbers, cell_features,
+                        cell_parameters, chosen, equations_for, evaluation_order, expand_edits)
+from ..spec.expressions import (Expression, ExpressionError, ShapeOps, binary_shape_function,
+                                elementwise_shape_function, evaluate, parse_expression)
 
 SCHEMA_FILE = "lstm.schema.json"
-BUILTIN_FUNCTIONS = frozenset({"exp", "abs"})
+BUILTIN_FUNCTIONS = frozenset({"exp", "abs"})  # unary, elementwise
+BINARY_FUNCTIONS = frozenset({"min", "max"})    # elementwise over two operands (a scalar broadcasts)
 _FLOATISH = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+$")  # what YAML 1.2 calls a float
 ALIAS_MESSAGE = "YAML aliases are not allowed in {what} (they can expand exponentially); write the value out"
 
@@ -339,20 +342,24 @@ def _check_semantics(spec: Spec, fail) -> None:
             raise fail(("step", "state", sname, "init"), f"unknown input {entry['init']!r}; inputs are {sorted(d['inputs'])}")
         if entry["next"] not in d["step"]["equations"]:
             raise fail(("step", "state", sname, "next"), f"{entry['next']!r} is not an equation in step.equations")
-    known = set(d["parameters"]) | per_step_inputs | set(state)
-    functions = activation_names | BUILTIN_FUNCTIONS
+    inputs_known = set(d["parameters"]) | per_step_inputs | set(state)
+    known = inputs_known | set(d["step"]["equations"])
+    functions = activation_names | BUILTIN_FUNCTIONS | BINARY_FUNCTIONS
     for name, text in d["step"]["equations"].items():
         keypath = ("step", "equations", name)
         expr = _parse(text, keypath, fail)
         undefined = expr.names - known
         if undefined:
-            raise fail(keypath, f"{sorted(undefined)} not defined before this equation; known names are {sorted(known)}")
+            raise fail(keypath, f"{sorted(undefined)} not defined; known names are {sorted(known)}")
         if expr.functions - functions:
             raise fail(keypath, f"unknown function(s) {sorted(expr.functions - functions)}; known are {sorted(functions)}")
-        if name in known:
+        if name in inputs_known:
             raise fail(keypath, f"equation {name!r} redefines an existing name")
         spec.equations[name] = expr
-        known.add(name)
+    try:
+        evaluation_order(spec.equations, list(spec.equations))
+    except ValueError as exc:
+        raise fail(("step", "equations"), str(exc)) from None
     for name, entry in d["outputs"].items():
         if entry["from"] not in spec.equations:
             raise fail(("outputs", name, "from"), f"{entry['from']!r} is not an equation in step.equations")
@@ -363,6 +370,7 @@ def _check_semantics(spec: Spec, fail) -> None:
             raise fail(("step", "equations", gate), f"gate {gate!r} has activation {entry['activation']!r} in gates, "
                        f"but its equation applies {called or 'no activation'} at the top")
     _dry_run(spec, fail)
+    _check_cell_features(spec, fail, functions)
     _check_packings(spec, fail)
     step_names = set(spec.equations) | set(state) | set(d["parameters"]) | per_step_inputs
     output_names = set(d["outputs"]) | set(d["inputs"]) | set(d["dimensions"])
@@ -490,6 +498,105 @@ def _row_shape(shape: list, drop: Sequence[str], dims: dict[str, int]) -> tuple[
     return tuple(eval_dim(s, dims) for s in shape[len(drop):])
 
 
+def _shape_functions(spec: Spec) -> dict:
+    functions = {n: elementwise_shape_function(n) for n in set(spec.activations) | BUILTIN_FUNCTIONS}
+    functions.update({n: binary_shape_function(n) for n in BINARY_FUNCTIONS})
+    return functions
+
+
+def _dry_run_equations(spec: Spec, equations: dict, env: dict, dims: dict, fail, keypath: tuple) -> None:
+    """Evaluate on shapes, in dependency order, the equations the next state and the outputs need."""
+    roots = [e["next"] for e in spec.data["step"]["state"].values()] + [e["from"] for e in spec.data["outputs"].values()]
+    try:
+        order = evaluation_order(equations, roots)
+    except ValueError as exc:
+        raise fail(keypath, str(exc)) from None
+    for name in order:
+        missing = equations[name].names - set(env) - set(equations)
+        if missing:
+            raise fail(keypath + (name,), f"{equations[name].text!r} reads {sorted(missing)}, which this variant "
+                                          f"does not have [dims {dims}]")
+        try:
+            env[name] = evaluate(equations[name], env, ShapeOps(), _shape_functions(spec))
+        except ExpressionError as exc:
+            raise fail(keypath + (name,), f"{exc} [dims {dims}]") from None
+
+
+def _feature_options(feature: dict) -> list:
+    """One value per way a cell feature can be set (its default excluded), for the dry runs."""
+    kind = feature["type"]
+    if kind == "boolean":
+        return [True]
+    if kind == "object":
+        numbers = {f: 1.0 for f, e in feature.get("fields", {}).items() if e["type"] == "number"}
+        return [{"convention": v, **numbers} for v in feature["values"]]
+    return [v for v in feature.get("values", {}) if v != feature.get("default")]
+
+
+def _check_cell_features(spec: Spec, fail, functions: set) -> None:
+    """Every cell feature's parameters, removes and edits name what exists, and every combination of them
+    gives a step whose shapes fit and whose equations read no name the variant lacks."""
+    import itertools
+
+    d = spec.data
+    features = cell_features(spec)
+    added = all_feature_parameters(spec)
+    params = set(d["parameters"]) | set(added)
+    known = params | set(spec.step_inputs) | set(d["step"]["state"]) | set(d["step"]["equations"]) | \
+        all_bound_names(spec)
+    for fname, feature in features.items():
+        base = ("features", fname)
+        if feature["type"] == "boolean" and feature["default"] is not False:
+            raise fail(base + ("default",), "a boolean feature's default must be false")
+        if feature["type"] == "object":
+            fields = feature.get("fields", {})
+            if fields.get("convention", {}).get("type") != "string" or "values" not in feature:
+                raise fail(base + ("fields",), "an object feature needs a string field `convention` naming one of "
+                                               "its `values`")
+            for alias, field in feature.get("binds", {}).items():
+                if fields.get(field, {}).get("type") != "number":
+                    raise fail(base + ("binds", alias), f"{field!r} is not a number field of the feature")
+        parts = [(base, feature)] + [(base + ("values", v), e) for v, e in (feature.get("values") or {}).items()]
+        for where, part in parts:
+            for pname, entry in part.get("parameters", {}).items():
+                if entry["gate"] not in d["gates"]:
+                    raise fail(where + ("parameters", pname, "gate"), f"unknown gate {entry['gate']!r}")
+                if pname in d["parameters"]:
+                    raise fail(where + ("parameters", pname), f"{pname!r} is already a parameter of the spec")
+                for i, dim in enumerate(entry["shape"]):
+                    _check_dim(dim, set(d["dimensions"]), where + ("parameters", pname, "shape", i), fail)
+            for k, pname in enumerate(part.get("removes", [])):
+                if pname not in params:
+                    raise fail(where + ("removes", k), f"{pname!r} is not a parameter of the spec or of a feature")
+            for key, text in part.get("edits", {}).items():
+                if GATE in text and GATE not in key:
+                    raise fail(where + ("edits", key), f"{{gate}} in the definition needs {{gate}} in the key")
+                for eq, etext in expand_edits(spec, {key: text}).items():
+                    if eq not in d["step"]["equations"]:
+                        raise fail(where + ("edits", key), f"{eq!r} is not an equation of the step")
+                    expr = _parse(etext.replace(PREVIOUS, "(0)"), where + ("edits", key), fail)
+                    if expr.names - known:
+                        raise fail(where + ("edits", key), f"{sorted(expr.names - known)} not defined; known names "
+                                                           f"are {sorted(known)}")
+                    if expr.functions - functions:
+                        raise fail(where + ("edits", key), f"unknown function(s) {sorted(expr.functions - functions)}")
+    dims = {name: _DRY_DIMS.get(name, 11 + i) for i, name in enumerate(d["dimensions"])}
+    options = [[None] + _feature_options(f) for f in features.values()]
+    for combo in itertools.product(*options):
+        variant = {n: v for n, v in zip(features, combo) if v is not None}
+        if not variant:
+            continue
+        env: dict[str, Any] = {n: tuple(eval_dim(s, dims) for s in e["shape"])
+                               for n, e in cell_parameters(spec, variant).items()}
+        for step_name, n in spec.step_inputs.items():
+            env[step_name] = _row_shape(d["inputs"][n]["shape"], ["T", "B"], dims)
+        for sname, e in d["step"]["state"].items():
+            env[sname] = _row_shape(d["inputs"][e["init"]]["shape"], ["B"], dims)
+        env.update({n: () for n in bound_numbers(spec, variant)})
+        _dry_run_equations(spec, equations_for(spec, variant), env, dims, fail,
+                           ("features", ", ".join(f"{k}={v}" for k, v in variant.items())))
+
+
 def _dry_run(spec: Spec, fail) -> None:
     """Evaluate every equation on shapes, so a mismatch is reported here, with its key path."""
     d = spec.data
@@ -499,12 +606,7 @@ def _dry_run(spec: Spec, fail) -> None:
         env[step_name] = _row_shape(d["inputs"][n]["shape"], ["T", "B"], dims)
     for sname, e in d["step"]["state"].items():
         env[sname] = _row_shape(d["inputs"][e["init"]]["shape"], ["B"], dims)
-    functions = {n: elementwise_shape_function(n) for n in set(spec.activations) | BUILTIN_FUNCTIONS}
-    for name, expr in spec.equations.items():
-        try:
-            env[name] = evaluate(expr, env, ShapeOps(), functions)
-        except ExpressionError as exc:
-            raise fail(("step", "equations", name), f"{exc} [dims {dims}]") from None
+    _dry_run_equations(spec, spec.equations, env, dims, fail, ("step", "equations"))
     for sname, e in d["step"]["state"].items():
         if env[e["next"]] != env[sname]:
             raise fail(("step", "state", sname, "next"), f"{e['next']} has shape {env[e['next']]}, but the state "

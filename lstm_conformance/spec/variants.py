@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from ..spec.cell import cell_parameters
 from ..spec.loader import Spec, eval_dim
 
 
@@ -71,8 +72,35 @@ def _check_value(feature: dict, value: Any, where: str) -> None:
         allowed = [v for v in feature["values"] if v != feature.get("default")]
         if value not in allowed:
             raise VariantError(f"{where}={value!r}, but should be one of {allowed}")
+    elif kind == "boolean":
+        if value is not True:
+            raise VariantError(f"{where}={value!r}, but should be true (false is the default: leave it out)")
+    elif kind == "object":
+        _check_object(feature, value, where)
     else:  # the schema allows no other type
         raise VariantError(f"{where}: the spec declares type {kind!r}, which this harness does not know")
+
+
+def _check_object(feature: dict, value: Any, where: str) -> None:
+    """An object-valued feature: exactly its fields; `convention` one of its values; numbers finite and above
+    their `min_exclusive`."""
+    import math
+
+    fields = feature["fields"]
+    if not isinstance(value, Mapping) or set(value) != set(fields):
+        raise VariantError(f"{where}={value!r}, but should be an object with exactly the fields {sorted(fields)}")
+    for name, field in fields.items():
+        v = value[name]
+        if name == "convention":
+            if v not in feature["values"]:
+                raise VariantError(f"{where}.convention={v!r}, but should be one of {list(feature['values'])}")
+        elif field["type"] == "number":
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or \
+                    ("min_exclusive" in field and not v > field["min_exclusive"]):
+                raise VariantError(f"{where}.{name}={v!r}, but should be a finite number"
+                                   + (f" > {field['min_exclusive']}" if "min_exclusive" in field else ""))
+        elif not isinstance(v, str):
+            raise VariantError(f"{where}.{name}={v!r}, but should be a string")
 
 
 def structure(spec: Spec, variant: Mapping[str, Any]) -> Structure:
@@ -108,32 +136,41 @@ def parameter_name(spec: Spec, st: Structure, base: str, layer: int, run: int) -
     return names["parameter"].format(name=base, layer=layer_part, run=run_part)
 
 
+def cell_bases(spec: Spec, variant: Mapping[str, Any]) -> dict[str, dict]:
+    """The parameters of one cell (one layer's one run) under `variant`, by their names in `parameters` or
+    in a cell feature's `parameters` (W_i ... b_o, p_i, ...): name -> entry (shape, gate, role)."""
+    return cell_parameters(spec, variant)
+
+
 def parameters(spec: Spec, variant: Mapping[str, Any], dims: Mapping[str, int]) -> dict[str, tuple[str, tuple[int, ...]]]:
-    """name -> (its name in `parameters`, shape) for every parameter of a variant: layer by layer, run by
-    run, in the spec's order."""
+    """name -> (its name in `parameters` or in a feature's, shape) for every parameter of a variant: layer by
+    layer, run by run, in the spec's order, then the features'."""
     st = structure(spec, variant)
+    bases = cell_bases(spec, variant)
     out = {}
     for layer in range(st.L):
         ldims = layer_dims(spec, st, dims, layer)
         for run in range(st.D):
-            for base in spec.parameter_names:
-                out[parameter_name(spec, st, base, layer, run)] = (base, spec.shape_of("parameters", base, ldims))
+            for base, entry in bases.items():
+                shape = tuple(eval_dim(d, ldims) for d in entry["shape"])
+                out[parameter_name(spec, st, base, layer, run)] = (base, shape)
     return out
 
 
 def cell_params(spec: Spec, variant: Mapping[str, Any], params: Mapping[str, Any], layer: int,
                 run: int) -> dict[str, Any]:
-    """One layer's one run's parameters under their names in `parameters` (W_i ... b_o), e.g. to pack
-    them with a framework's packing and rename its tensors for that layer and run."""
+    """One layer's one run's parameters under their cell names (W_i ... b_o, and a feature's, e.g. p_i), e.g.
+    to pack them with a framework's packing and rename its tensors for that layer and run."""
     st = structure(spec, variant)
-    return {base: params[parameter_name(spec, st, base, layer, run)] for base in spec.parameter_names}
+    return {base: params[parameter_name(spec, st, base, layer, run)] for base in cell_bases(spec, variant)}
 
 
 def parameter_names(spec: Spec, variant: Mapping[str, Any]) -> list[str]:
-    """Every parameter a variant has, layer by layer, run by run, in the spec's order."""
+    """Every parameter a variant has, layer by layer, run by run, in the spec's order, then the features'."""
     st = structure(spec, variant)
+    bases = list(cell_bases(spec, variant))
     return [parameter_name(spec, st, base, layer, run)
-            for layer in range(st.L) for run in range(st.D) for base in spec.parameter_names]
+            for layer in range(st.L) for run in range(st.D) for base in bases]
 
 
 def parameter_shapes(spec: Spec, variant: Mapping[str, Any], dims: Mapping[str, int]) -> dict[str, tuple[int, ...]]:
@@ -180,6 +217,16 @@ def array_dtype(spec: Spec, kind: str, name: str) -> str | None:
     return spec.data[kind][name].get("dtype")
 
 
+def value_words(value: Any) -> str:
+    """A feature's value in words: true, reverse, 2, or gate_preactivations(threshold=3.0) for an object."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Mapping):
+        rest = ", ".join(f"{k}={v}" for k, v in value.items() if k != "convention")
+        return f"{value.get('convention')}({rest})" if rest else str(value.get("convention"))
+    return str(value)
+
+
 def describe(variant: Mapping[str, Any]) -> str:
     """A variant in words for messages and tables: "base" or "direction=reverse, num_layers=2"."""
-    return ", ".join(f"{k}={v}" for k, v in sorted(variant.items())) or "base"
+    return ", ".join(f"{k}={value_words(v)}" for k, v in sorted(variant.items())) or "base"
