@@ -73,3 +73,14 @@ def run_sequence(
             h_t = y[t].T  # (H, B) view of y[t] (B, H)
             multiply(i_g, o_g, out=h_t)  # h_t = o * tanh(c_t)
     return y, y[t_len - 1].copy(), c.T.copy()
+
+
+def run_cell(cell: tuple, form: str, x3: np.ndarray, h0: np.ndarray, c0: np.ndarray
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One cell over x3: the fused kernel above for a base cell ``(W_aug, U_all)``, the cell-feature kernel
+    (features.py) for ``(W_aug, U_all, CellFeatures)``, whose weights are unscaled."""
+    if len(cell) == 2:
+        return run_sequence(cell[0], cell[1], form, x3, h0, c0)
+    from .features import run_sequence_features
+
+    return run_sequence_features(cell[0], cell[1], cell[2], x3, h0, c0)

@@ -43,14 +43,28 @@ def cell_suffix(layer: int, direction: int, bidirectional: bool) -> str:
     return (f"_l{layer}" if layer else "") + ("_reverse" if bidirectional and direction else "")
 
 
-def param_names(num_layers: int = 1, bidirectional: bool = False) -> tuple[str, ...]:
-    """All canonical names, cell by cell (index layer*D + direction), each as PARAM_NAMES."""
+PEEPHOLE_NAMES: tuple[str, ...] = ("p_i", "p_f", "p_o")
+CIFG_ABSENT: frozenset[str] = frozenset({"W_i", "U_i", "b_i", "p_i"})
+
+
+def cell_param_names(variant: dict | None = None) -> tuple[str, ...]:
+    """One cell's canonical names under a variant: PARAM_NAMES, then p_i, p_f, p_o with peepholes; without
+    the input gate's under coupling "cifg"."""
+    variant = variant or {}
+    names = PARAM_NAMES + (PEEPHOLE_NAMES if variant.get("peephole") else ())
+    if variant.get("coupling") == "cifg":
+        names = tuple(n for n in names if n not in CIFG_ABSENT)
+    return names
+
+
+def param_names(num_layers: int = 1, bidirectional: bool = False, variant: dict | None = None) -> tuple[str, ...]:
+    """All canonical names, cell by cell (index layer*D + direction), each as cell_param_names(variant)."""
     d = 2 if bidirectional else 1
     return tuple(
         name + cell_suffix(layer, direction, bidirectional)
         for layer in range(num_layers)
         for direction in range(d)
-        for name in PARAM_NAMES
+        for name in cell_param_names(variant)
     )
 
 
@@ -62,6 +76,9 @@ def pack_params(
     The i, f, o blocks are multiplied by ``sigmoid_scale`` (-1, 1/2 or 1).
     """
     scale = {"i": sigmoid_scale, "f": sigmoid_scale, "o": sigmoid_scale, "g": 1.0}
+    if "W_i" not in params:  # coupling "cifg": no input gate; its block is never read
+        like = {"W": params["W_f"], "U": params["U_f"], "b": params["b_f"]}
+        params = {**params, **{f"{r}_i": np.zeros_like(a) for r, a in like.items()}}
     # Cast first, then scale: halving a float16 value could lose a bit, a float32 one cannot.
     w_aug = np.concatenate(
         [scale[k] * np.column_stack([params[f"W_{k}"], params[f"b_{k}"]]).astype(dtype)

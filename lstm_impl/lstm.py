@@ -66,8 +66,9 @@ from .checks import (
     check_real_scalar,
 )
 from .init import init_stacked_params
-from .kernel import run_sequence
-from .layout import GATES, PARAM_NAMES, cell_suffix, pack_params, param_names
+from .features import cell_features, has_cell_features
+from .kernel import run_cell
+from .layout import GATES, PARAM_NAMES, cell_param_names, cell_suffix, pack_params, param_names
 from .structure import run_stack
 from .variant import check_variant
 
@@ -127,7 +128,12 @@ class LSTM:
         else:
             rng = np.random.default_rng(seed)
         suffixes = _cell_suffixes(var)
-        self._set_params(init_stacked_params(i, h, rng, dt, fb, suffixes), dt, var, bf)
+        params = init_stacked_params(i, h, rng, dt, fb, suffixes)
+        own = cell_param_names(var)  # peepholes start at zero; "cifg" has no input gate
+        for suffix in (s for layer_suffixes in suffixes for s in layer_suffixes):
+            params.update({f"{k}{suffix}": np.zeros(h, dtype=dt) for k in own if k not in PARAM_NAMES})
+        self._set_params({k: v for k, v in params.items() if k in param_names(len(suffixes), len(suffixes[0]) == 2, var)},
+                         dt, var, bf)
 
     # ------------------------------------------------------------------ params
     @classmethod
@@ -155,7 +161,7 @@ class LSTM:
         bf = check_bool(batch_first, "batch_first")
         if not isinstance(params, Mapping):
             raise TypeError(f"params is a {type(params).__name__}, but should be a mapping (dict)")
-        names = param_names(var.get("num_layers", 1), var.get("direction") == "bidirectional")
+        names = param_names(var.get("num_layers", 1), var.get("direction") == "bidirectional", var)
         missing = [k for k in names if k not in params]
         unknown = sorted(str(k) for k in params if k not in names)
         if missing or unknown:
@@ -168,12 +174,12 @@ class LSTM:
                 f"but should be exactly {list(names)}{hint}"
             )
         arrays = {k: check_float_array(params[k], f"params['{k}']") for k in names}
-        w_i = arrays["W_i"]
-        if w_i.ndim != 2 or 0 in w_i.shape:
+        w_f = arrays["W_f"]  # the input gate's W_i is absent under coupling "cifg"
+        if w_f.ndim != 2 or 0 in w_f.shape:
             raise ValueError(
-                f"params['W_i'].shape={w_i.shape}, but should be (H, I) with H, I >= 1"
+                f"params['W_f'].shape={w_f.shape}, but should be (H, I) with H, I >= 1"
             )
-        h, i = w_i.shape
+        h, i = w_f.shape
         d = 2 if var.get("direction") == "bidirectional" else 1
         for k in names:
             role, layer = k[0], _layer_of(k)
@@ -181,12 +187,12 @@ class LSTM:
                 shape, text = (h, d * h), f"(H, D*H) = {(h, d * h)} [D={d}]"
             else:
                 shape, text = {"W": ((h, i), "(H, I)"), "U": ((h, h), "(H, H)"),
-                               "b": ((h,), "(H,)")}[role]
+                               "b": ((h,), "(H,)"), "p": ((h,), "(H,)")}[role]
                 text = f"{text} = {shape}"
             if arrays[k].shape != shape:
                 raise ValueError(
                     f"params['{k}'].shape={arrays[k].shape}, but should be {text} "
-                    f"[H={h}, I={i} from params['W_i'].shape]"
+                    f"[H={h}, I={i} from params['W_f'].shape]"
                 )
         if dtype is None:
             dt = np.result_type(*arrays.values())
@@ -210,7 +216,7 @@ class LSTM:
         # float16 is computed in float32 (see module docstring).
         self._compute_dtype = np.dtype(np.float32) if dtype == np.float16 else dtype
         self._params = canonical
-        self._hidden_size, self._input_size = canonical["W_i"].shape
+        self._hidden_size, self._input_size = canonical["W_f"].shape
         self._variant = variant
         self._batch_first = batch_first
         self._num_layers = variant.get("num_layers", 1)
@@ -220,12 +226,17 @@ class LSTM:
         # Fused layout (layout.py): gate order (i, f, o, g), sigmoid blocks pre-scaled
         # for the activation form of the compute dtype (activations.py); one per cell.
         self._form = gate_form(self._compute_dtype)
-        self._cells = [
-            pack_params({k: canonical[k + suffix] for k in PARAM_NAMES},
-                        self._compute_dtype, SIGMOID_SCALE[self._form])
-            for layer_suffixes in _cell_suffixes(variant) for suffix in layer_suffixes
-        ]
-        self._w_aug, self._u_all = self._cells[0]  # the first cell (the only one of the base LSTM)
+        features = has_cell_features(variant)  # peepholes, coupling, clip: features.py's kernel, unscaled
+        scale = 1.0 if features else SIGMOID_SCALE[self._form]
+        self._cells = []
+        for suffix in (s for layer_suffixes in _cell_suffixes(variant) for s in layer_suffixes):
+            own = {k: canonical[k + suffix] for k in cell_param_names(variant) if k in PARAM_NAMES}
+            cell = pack_params(own, self._compute_dtype, scale)
+            if features:
+                cell = (*cell, cell_features(variant, canonical, suffix, self._compute_dtype))
+            self._cells.append(cell)
+        self._first_cell = self._cells[0]  # the first cell (the only one of the base LSTM)
+        self._w_aug, self._u_all = self._first_cell[:2]
 
     @property
     def params(self) -> dict[str, np.ndarray]:
@@ -441,7 +452,7 @@ class LSTM:
         self, x3: np.ndarray, h0: np.ndarray, c0: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The first cell alone: x3 (T, B, I); h0, c0 (B, H), in the compute dtype -> y, h_n, c_n."""
-        return run_sequence(self._w_aug, self._u_all, self._form, x3, h0, c0)
+        return run_cell(self._first_cell, self._form, x3, h0, c0)
 
 
 def _merge_variant(variant: Any, num_layers: Any, bidirectional: Any) -> dict[str, Any]:

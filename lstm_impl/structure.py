@@ -31,10 +31,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .kernel import run_sequence
+from .kernel import run_cell
 
-#: One cell's fused weights: (W_aug (4H, In + 1), U_all (4H, H)), see layout.py.
-Cell = tuple[np.ndarray, np.ndarray]
+#: One cell's fused weights: (W_aug (4H, In + 1), U_all (4H, H)), see layout.py, and, for a model with
+#: cell features, its CellFeatures (features.py) as a third item.
+Cell = tuple
 
 
 def run_with_lengths(
@@ -46,10 +47,10 @@ def run_with_lengths(
     x3 (T, B, In); h0, c0 (B, H); lengths (B,) int64 in [0, T] or None (all T).
     Returns y (T, B, H) (0 for t >= len_b), h_n, c_n (B, H).
     """
-    w_aug, u_all = cell
+    w_aug, u_all = cell[0], cell[1]
     t_len, b = x3.shape[:2]
     if lengths is None or b == 0 or int(lengths.min()) == t_len:
-        return run_sequence(w_aug, u_all, form, x3, h0, c0)
+        return run_cell(cell, form, x3, h0, c0)
     y = np.zeros((t_len, b, u_all.shape[1]), dtype=w_aug.dtype)  # (T, B, H)
     h = np.array(h0, dtype=w_aug.dtype)  # (B, H), each row's latest state
     c = np.array(c0, dtype=w_aug.dtype)  # (B, H)
@@ -59,10 +60,10 @@ def run_with_lengths(
             continue
         active = np.flatnonzero(lengths >= t1)  # rows with steps t0 .. t1-1 all valid
         if active.size == b:
-            y[t0:t1], h, c = run_sequence(w_aug, u_all, form, x3[t0:t1], h, c)
+            y[t0:t1], h, c = run_cell(cell, form, x3[t0:t1], h, c)
         else:
-            y_seg, h_seg, c_seg = run_sequence(
-                w_aug, u_all, form, x3[t0:t1, active], h[active], c[active]
+            y_seg, h_seg, c_seg = run_cell(
+                cell, form, x3[t0:t1, active], h[active], c[active]
             )  # (t1-t0, A, In) -> (t1-t0, A, H), (A, H), (A, H)
             y[t0:t1, active] = y_seg
             h[active] = h_seg
@@ -91,7 +92,7 @@ def run_direction(
     if not reverse:
         return run_with_lengths(cell, form, x3, h0, c0, lengths)
     if lengths is None:
-        y, h_n, c_n = run_sequence(cell[0], cell[1], form, x3[::-1], h0, c0)
+        y, h_n, c_n = run_cell(cell, form, x3[::-1], h0, c0)
         return y[::-1], h_n, c_n  # (T, B, H) view, in input time order
     idx = reverse_index(lengths, x3.shape[0])
     y, h_n, c_n = run_with_lengths(cell, form, x3[idx], h0, c0, lengths)  # x3[idx]: (T, B, In)

@@ -22,6 +22,9 @@ equal dicts: writing a default out (``{"num_layers": 1}``,
     ``"zeros"``: a row of length 0 returns h_n = c_n = 0 (as ONNX Runtime does)
     instead of its initial state.  With no ``lengths``, every row has length T,
     so this matters only when T == 0.
+``peephole``, ``coupling``, ``clip``
+    The cell features (features.py): ``True``; ``"input_forget"`` or
+    ``"cifg"``; ``{"convention": ..., "threshold": t}``.
 """
 from __future__ import annotations
 
@@ -37,6 +40,9 @@ VARIANT_KEYS: dict[str, str] = {
     "num_layers": "an int >= 2",
     "lengths": "'zero_fill'",
     "empty_rows": "'zeros'",
+    "peephole": "True",
+    "coupling": "'input_forget' or 'cifg'",
+    "clip": "{'convention': 'gate_preactivations', 'activation_inputs' or 'cell_state', 'threshold': a number > 0}",
 }
 
 
@@ -79,13 +85,21 @@ def check_variant(variant: Any, name: str = "variant") -> dict[str, Any]:
                 raise ValueError(f"{where}, but should be an int >= 2")
             out[key] = int(value)
             continue
+        if key == "peephole":
+            if value is not True:
+                raise ValueError(f"{where}, but should be True (leave 'peephole' out for none)")
+            out[key] = True
+            continue
+        if key == "clip":
+            out[key] = _check_clip(value, where)
+            continue
         if key == "direction" and value == "forward":
             raise ValueError(
                 f"{where} is the default, but a variant holds only what differs from "
                 f"the base LSTM: leave 'direction' out for the forward direction"
             )
         allowed = {"direction": ("reverse", "bidirectional"), "lengths": ("zero_fill",),
-                   "empty_rows": ("zeros",)}[key]
+                   "empty_rows": ("zeros",), "coupling": ("input_forget", "cifg")}[key]
         if not isinstance(value, str) or value not in allowed:
             extra = {
                 "lengths": " (the only padding convention lstm_impl implements: y is 0 "
@@ -96,3 +110,16 @@ def check_variant(variant: Any, name: str = "variant") -> dict[str, Any]:
             raise ValueError(f"{where}, but should be {VARIANT_KEYS[key]}{extra}")
         out[key] = value
     return out
+
+
+def _check_clip(value: Any, where: str) -> dict[str, Any]:
+    """{'convention': C, 'threshold': t} with C one of the three and t a finite number > 0."""
+    conventions = ("gate_preactivations", "activation_inputs", "cell_state")
+    if not isinstance(value, Mapping) or set(value) != {"convention", "threshold"}:
+        raise ValueError(f"{where}, but should be {{'convention': ..., 'threshold': ...}}")
+    if value["convention"] not in conventions:
+        raise ValueError(f"{where}: convention should be one of {conventions}")
+    t = value["threshold"]
+    if isinstance(t, (bool, np.bool_)) or not isinstance(t, numbers.Real) or not np.isfinite(t) or not t > 0:
+        raise ValueError(f"{where}: threshold should be a finite number > 0")
+    return {"convention": value["convention"], "threshold": float(t)}

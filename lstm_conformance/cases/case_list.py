@@ -10,10 +10,10 @@ import numpy as np
 
 from .. import paths
 from ..spec.loader import Spec, SpecError, read_yaml_document
-from ..spec.variants import VariantError, array_dtype, array_shape, check_variant, names_of, parameters
+from ..spec.variants import VariantError, array_dtype, array_shape, cell_bases, check_variant, names_of, parameters
 
 CASE_LIST_SCHEMA = "lstm-case-list/1"
-ROLE_ALIASES = {"input_weight": "W", "recurrent_weight": "U", "bias": "b"}
+ROLE_ALIASES = {"input_weight": "W", "recurrent_weight": "U", "bias": "b", "peephole": "p"}
 DISTRIBUTIONS = ("uniform", "magnitude")
 EXACT_IN = {"float64": np.float64, "float32": np.float32}
 
@@ -30,6 +30,7 @@ FLAG_TEXT = {
     "short_rows": "some row is shorter than T (seq_lengths), its padding filled with large garbage",
     "zero_length_row": "some row has length 0",
     "past_boundaries": "B, I or H past a SIMD or tile boundary (> 8, 16, 32, 64 or 128, not a multiple of 8), or T >= 200",
+    "clip_binds": "every quantity a clipping feature edits sits at +threshold and at -threshold at some step",
 }
 # Padding (x past a row's length) is filled from this distribution unless the case list's defaults
 # say otherwise: large and non-zero, so that an implementation that reads padding fails.
@@ -179,7 +180,9 @@ def _distribution(case: CaseDef, spec: Spec, name: str, base: str | None = None)
     for key in (name, base):
         if key in case.arrays:
             return case.arrays[key]
-    role = spec.data["parameters"].get(base or name, {}).get("role")
+    from ..spec.cell import all_feature_parameters
+
+    role = {**spec.data["parameters"], **all_feature_parameters(spec)}.get(base or name, {}).get("role")
     alias = ROLE_ALIASES.get(role)
     if alias in case.arrays:
         return case.arrays[alias]
@@ -223,8 +226,9 @@ def check_case(case: CaseDef, spec: Spec, inputs: dict, params: dict, trace: lis
     and the rules every case keeps (distinct per-gate weights, non-zero state, distinct rows)."""
     problems = []
     bases = {name: base for name, (base, _) in parameters(spec, case.variant, case.dims).items()}
+    entries = cell_bases(spec, case.variant)  # the cell's parameters, the features' included
     for role in ROLE_ALIASES:
-        arrays = {n: np.asarray(params[n]) for n, base in bases.items() if spec.data["parameters"][base]["role"] == role}
+        arrays = {n: np.asarray(params[n]) for n, base in bases.items() if entries[base]["role"] == role}
         names = list(arrays)
         for a in range(len(names)):
             for b in range(a + 1, len(names)):
@@ -261,10 +265,29 @@ def check_case(case: CaseDef, spec: Spec, inputs: dict, params: dict, trace: lis
             dims[d] > 8 and dims[d] % 8 != 0 for d in ("B", "I", "H")),
         "general": True,
     }
+    if "clip_binds" in case.flags:
+        checks["clip_binds"] = _edits_bind(spec, case.variant, trace)
     for flag in case.flags:
         if not checks[flag]:
             problems.append(f"flag {flag} promises {FLAG_TEXT[flag]}, which the case does not keep")
     return problems
+
+
+def _edits_bind(spec: Spec, variant: dict, trace: list[dict]) -> bool:
+    """Every equation an object-valued feature with `binds` edits reaches +bound and -bound at some step (so
+    a convention that clips something else, or nothing, gives other numbers)."""
+    from ..spec.cell import bound_numbers, cell_features, chosen, expand_edits
+
+    bounds = set(bound_numbers(spec, variant).values())
+    edited = [eq for name, feature in cell_features(spec).items() if name in variant and feature.get("binds")
+              for edits in chosen(feature, variant[name])["edits"] for eq in expand_edits(spec, edits)]
+    if not bounds or not edited:
+        return False
+    for eq in edited:
+        values = {v for step in trace if eq in step for v in step[eq]}
+        if not any(b in values and -b in values for b in bounds):
+            return False
+    return True
 
 
 def length_flags(spec: Spec, inputs: dict, dims: dict[str, int]) -> dict[str, bool]:
