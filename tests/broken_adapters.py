@@ -729,6 +729,9 @@ def _correct_layer(layer, x, h0, c0, lengths, params, variant):
     return _impl_run(params, variant, x, h0, c0, lengths)
 
 
+SEQUENCE_FEATURES = frozenset({"direction", "num_layers", "lengths", "empty_rows"})
+
+
 class _Structured:
     """A compute adapter over run_structure (_impl_run); subclasses break one thing in `run`."""
 
@@ -738,6 +741,8 @@ class _Structured:
     bidirectional_only = False
 
     def supports(self, variant: dict) -> bool:
+        if not set(variant) <= SEQUENCE_FEATURES:  # run_structure composes the base cell only
+            return False
         if self.bidirectional_only and variant.get("direction") != "bidirectional":
             return False
         return all(f in variant for f in self.needs)
@@ -888,7 +893,7 @@ class BatchFirstOutputAnyVariant(_Structured):
     convention = "layout:batch_first_output"
 
     def supports(self, variant: dict) -> bool:
-        return True
+        return set(variant) <= SEQUENCE_FEATURES
 
     def run(self, inputs, params, variant):
         y, h_n, c_n = super().run(inputs, params, variant)

@@ -649,8 +649,8 @@ BAD_PARAMS = [
     (lambda: LSTM.from_params(_with(b_g=np.zeros((3, 1)))), ValueError,
      ["params['b_g'].shape=(3, 1)", "(H,) = (3,)"]),
     (lambda: LSTM.from_params(_with(W_i=np.zeros(3))), ValueError, ["params['W_i'].shape=(3,)", "(H, I)"]),
-    (lambda: LSTM.from_params(_with(W_i=np.zeros((0, 4)))), ValueError,
-     ["params['W_i'].shape=(0, 4)", "H, I >= 1"]),
+    (lambda: LSTM.from_params(_with(W_f=np.zeros((0, 4)))), ValueError,
+     ["params['W_f'].shape=(0, 4)", "H, I >= 1"]),
     (lambda: LSTM.from_params(_with(W_i=np.zeros((3, 4), dtype=np.int64))), TypeError,
      ["params['W_i'].dtype=int64", "floating"]),
     (lambda: LSTM.from_params(_with(b_f=np.zeros(3, dtype=bool))), TypeError, ["params['b_f'].dtype=bool"]),
@@ -716,7 +716,8 @@ def test_base_model_structure_properties_and_new_names():
     model = LSTM(2, 3, seed=0)
     assert (model.num_layers, model.bidirectional, model.batch_first, model.variant) == (1, False, False, {})
     assert lstm_impl.param_names() == PARAM_NAMES
-    assert set(lstm_impl.VARIANT_KEYS) == {"direction", "num_layers", "lengths", "empty_rows"}
+    assert set(lstm_impl.VARIANT_KEYS) == {"direction", "num_layers", "lengths", "empty_rows", "peephole", "coupling",
+                                          "clip"}
     x = np.random.default_rng(0).standard_normal((4, 2, 2))
     y, (h_n, c_n) = model.forward_sequence(x, None, None, True, lengths=None)  # return_state stays positional
     np.testing.assert_array_equal(y, model.forward_sequence(x))
