@@ -100,7 +100,7 @@ def build(spec: Any, inputs: Mapping[str, np.ndarray], params: Mapping[str, np.n
     for layer in range(st.L):
         per_run = [to_packing(spec, "onnx", cell_params(spec, variant, params, layer, run)) for run in range(d)]
         names = {}
-        for tensor in ("W", "R", "B"):  # ONNX's leading axis is num_directions: one run each, in `runs` order
+        for tensor in per_run[0]:  # W, R, B (and P with peepholes); the leading axis is num_directions, in `runs` order
             names[tensor] = f"{tensor}_l{layer}"
             stacked = np.concatenate([packed[tensor] for packed in per_run], axis=0)
             initializers.append(numpy_helper.from_array(np.ascontiguousarray(stacked.astype(dtype)), names[tensor]))
@@ -111,8 +111,9 @@ def build(spec: Any, inputs: Mapping[str, np.ndarray], params: Mapping[str, np.n
             graph_inputs.append(helper.make_tensor_value_info(name, elem, list(feeds[name].shape)))
         y, yh, yc = f"Y_l{layer}", f"Y_h_l{layer}", f"Y_c_l{layer}"
         nodes.append(helper.make_node(
-            "LSTM", [layer_x, names["W"], names["R"], names["B"], seq_name, ih, ic], [y, yh, yc],
-            name=f"lstm_l{layer}", hidden_size=h_sz, direction=direction, **({"layout": 1} if layout else {})))
+            "LSTM", [layer_x, names["W"], names["R"], names["B"], seq_name, ih, ic] + ([names["P"]] if "P" in names else []),
+            [y, yh, yc], name=f"lstm_l{layer}", hidden_size=h_sz, direction=direction,
+            **({"layout": 1} if layout else {}), **cell_attributes(variant)))
         layer_x = "y" if layer == st.L - 1 else f"X_l{layer + 1}"
         if layout:  # Y [B, T, D, H] -> (B, T, D * H); Y_h, Y_c [B, D, H] -> the spec's (D, B, H)
             nodes.append(helper.make_node("Reshape", [y, "y_shape"], [layer_x]))
@@ -143,10 +144,25 @@ def build(spec: Any, inputs: Mapping[str, np.ndarray], params: Mapping[str, np.n
     return OnnxLSTM(model, feeds, st.stacked)
 
 
-# What the model above encodes: feature -> the values it can express (None: any value the spec allows).
-# A feature not listed here (a cell feature the spec may add: peepholes, clip, ...) is refused.
+def cell_attributes(variant: Mapping[str, Any]) -> dict[str, Any]:
+    """The LSTM node's attributes for the variant's cell features: input_forget=1 for coupling
+    "input_forget" (f = 1 - i), clip=threshold for the gate-pre-activation clip (the input P carries
+    peepholes)."""
+    out: dict[str, Any] = {}
+    if variant.get("coupling") == "input_forget":
+        out["input_forget"] = 1
+    if "clip" in variant:
+        out["clip"] = float(variant["clip"]["threshold"])
+    return out
+
+
+# What the model above encodes: feature -> the values it can express (None: any value the spec allows; for
+# an object-valued feature, the conventions). A feature not listed here is refused.
 ENCODED = {"direction": {"reverse", "bidirectional"}, "num_layers": None, "lengths": {"zero_fill"},
-           "empty_rows": None}
+           "empty_rows": None, "peephole": None, "coupling": {"input_forget"},
+           # what ONNX's clip means is the evaluator's business: ONNX Runtime clips the gate pre-activations,
+           # the operator text says the inputs of every activation; an evaluator declares which it runs
+           "clip": {"gate_preactivations", "activation_inputs"}}
 
 
 class OnnxOperatorAdapter(FrameworkAdapter):
@@ -157,25 +173,31 @@ class OnnxOperatorAdapter(FrameworkAdapter):
     layout = 0  # ONNX's layout attribute; 1 (batch-first) needs conventions = {"layout": "batch_first"}
 
     def refused(self, variant: dict) -> str | None:
-        """Why this evaluator cannot run `variant` although the model encodes it, or None."""
+        """Why this evaluator does not run `variant` although the model encodes it (an attribute it ignores, a
+        deviation it has), or None: the case is skipped with these words."""
         return None
 
-    def why_not(self, variant: dict) -> str | None:
-        """Why `variant` is not supported, or None."""
+    def not_encoded(self, variant: dict) -> str | None:
+        """Why the model cannot express `variant`, or None."""
         for feature, value in variant.items():
             if feature not in ENCODED:
                 return f"the ONNX model does not encode feature {feature!r}"
-            if ENCODED[feature] is not None and value not in ENCODED[feature]:
+            key = value.get("convention") if isinstance(value, Mapping) else value
+            if ENCODED[feature] is not None and key not in ENCODED[feature]:
                 return f"the ONNX model does not encode {feature}={value!r}"
-        return self.refused(variant)
+        return None
+
+    def why_not(self, variant: dict) -> str | None:
+        """Why `variant` is not run, or None."""
+        return self.not_encoded(variant) or self.refused(variant)
 
     def supports(self, variant: dict) -> bool:
         if self.missing:
             return True  # skip_reason skips every case, saying how to install the framework
-        return self.why_not(variant) is None
+        return self.not_encoded(variant) is None
 
     def skip_reason(self, variant: dict, dtype: str) -> str | None:
-        return super().skip_reason(variant, dtype) or self._layout_refused()
+        return super().skip_reason(variant, dtype) or self.refused(variant) or self._layout_refused()
 
     def _layout_refused(self) -> str | None:
         """The evaluator's own words if it refuses this adapter's layout where it runs layout 0 (a probe of

@@ -27,6 +27,12 @@ import re
 from .onnx_model import OPSET, OnnxLSTM, OnnxOperatorAdapter
 
 
+# ONNX's clip, run by ONNX Runtime: measured, see the module docstring.
+CLIP_DEVIATION = ("deviation: ONNX Runtime clips only the gate pre-activations (clip=gate_preactivations), not the "
+                  "input of h's activation as the ONNX operator text says (activation_inputs; "
+                  "microsoft/onnxruntime#27224); not judged under activation_inputs")
+
+
 class OnnxRuntimeLSTMAdapter(OnnxOperatorAdapter):
     """ONNX's LSTM operator (default activations) on ONNX Runtime's CPU provider: every direction,
     stacked layers (a chain of LSTM nodes) and per-row lengths; a row of length 0 returns zeros."""
@@ -35,6 +41,12 @@ class OnnxRuntimeLSTMAdapter(OnnxOperatorAdapter):
     framework = "onnxruntime"
     install = "pip install onnx onnxruntime"
     conventions = {"empty_rows": "zeros"}  # measured: see the module docstring
+
+    def refused(self, variant: dict) -> str | None:
+        clip = variant.get("clip")
+        if clip and clip["convention"] != "gate_preactivations":
+            return CLIP_DEVIATION
+        return None
 
     def _import(self) -> None:
         import onnx

@@ -49,13 +49,21 @@ def _check(result, expected: dict[str, tuple[str, str]]) -> None:
 # ---------------------------------------------------------------- onnxruntime
 
 def _ort_expected(spec, golden_cases, dtype: str) -> dict[str, tuple[str, str]]:
+    """In the runner's order: the declared convention, supports() (what the model encodes), the dtype, then
+    the deviation ONNX Runtime has (clip under the operator text's convention)."""
+    from lstm_adapters.onnx_model import OnnxOperatorAdapter
+
     flags = _flags(golden_cases)
     out = {}
-    for cid in GOLDEN_VARIANTS:
+    for cid, variant in GOLDEN_VARIANTS.items():
         if _zeros_skip(spec, cid, flags[cid]):
             out[cid] = ("skipped", "follows empty_rows=zeros")
+        elif OnnxOperatorAdapter.not_encoded(None, variant):
+            out[cid] = ("skipped", "does not support variant")
         elif dtype == "float64":
             out[cid] = ("skipped", "LSTM operator does not support double")
+        elif variant.get("clip", {}).get("convention") == "activation_inputs":
+            out[cid] = ("skipped", "deviation: ONNX Runtime clips only the gate pre-activations")
         else:
             out[cid] = ("passed", "")
     return out
@@ -68,10 +76,10 @@ def test_onnxruntime_against_every_golden_case(spec, golden_cases, dtype):
     result = run_conformance("onnxruntime", dtype=dtype, spec=spec)
     expected = _ort_expected(spec, golden_cases, dtype)
     _check(result, expected)
-    # the counts, from the goldens: every case runs at float32 but the canonical length-0 ones
     zero_length = sum(_zeros_skip(spec, cid, f) for cid, f in _flags(golden_cases).items())
     assert zero_length == 2, "the goldens hold len0-T4-B3-I2-H3 and bidir-len0-T4-B3-I2-H3"
-    passed = 0 if dtype == "float64" else len(GOLDEN_VARIANTS) - zero_length
+    passed = sum(status == "passed" for status, _ in expected.values())
+    assert passed == (0 if dtype == "float64" else len(GOLDEN_VARIANTS) - 6)  # 2 length-0, 3 cifg/cell clip, 1 deviation
     assert result.summary() == {"passed": passed, "failed": 0, "skipped": len(GOLDEN_VARIANTS) - passed,
                                 "errors": 0}, result.summary()
 
@@ -83,7 +91,8 @@ def test_onnxruntime_declares_its_empty_rows_and_supports_every_structure(spec):
     adapter = OnnxRuntimeLSTMAdapter()
     assert adapter.conventions == {"empty_rows": "zeros"}
     for variant in GOLDEN_VARIANTS.values():
-        assert adapter.supports(variant), variant
+        encoded = variant.get("coupling") != "cifg" and variant.get("clip", {}).get("convention") != "cell_state"
+        assert adapter.supports(variant) == encoded, variant  # ONNX has no CIFG and no cell-state clip
     assert not adapter.supports({"peepholes": True})  # a feature the model does not encode is refused
 
 
@@ -124,8 +133,9 @@ def test_onnx_reference_runs_layout_1_under_the_declared_batch_first(spec, dtype
     """The reference evaluator runs layout=1 (x [B, T, I], Y [B, T, D, H]): the same cases pass as with
     layout=0, judged under layout=batch_first; the layout=1 graph itself is what is checked here."""
     _require("onnx")
-    ids = [c for c, v in GOLDEN_VARIANTS.items() if v and "lengths" not in v] + ["base-T4-B6-I2-H3-rows",
-                                                                                 "base-T3-B2-I4-H5"]
+    adapter = _reference()
+    ids = [c for c, v in GOLDEN_VARIANTS.items() if v and adapter.why_not(v) is None] + ["base-T4-B6-I2-H3-rows",
+                                                                                       "base-T3-B2-I4-H5"]
     result = run_conformance("onnx-reference-batch-first", dtype=dtype, spec=spec, patterns=ids)
     assert {c.status for c in result.cases} == {"passed"}, {c.id: c.reasons[:1] for c in result.cases}
     assert {tuple(c.judged_under) for c in result.cases} == {("layout=batch_first",)}
@@ -167,12 +177,14 @@ def test_onnx_reference_against_every_golden_case(spec, dtype):
     _require("onnx")
     adapter = _reference()
     result = run_conformance("onnx-reference", dtype=dtype, spec=spec)
-    expected = {cid: ("passed", "") if adapter.supports(v) else ("skipped", "does not support variant")
-                for cid, v in GOLDEN_VARIANTS.items()}
+    expected = {cid: ("passed", "") if adapter.why_not(v) is None else
+                ("skipped", "does not support variant") if not adapter.supports(v) else
+                ("skipped", adapter.refused(v)) for cid, v in GOLDEN_VARIANTS.items()}
     _check(result, expected)
-    refused = sum(not adapter.supports(v) for v in GOLDEN_VARIANTS.values())
-    if adapter.version == "1.23.2":  # pinned: it ignores sequence_lens, so every golden with lengths is refused
-        assert refused == sum("lengths" in v for v in GOLDEN_VARIANTS.values()) == 10
+    refused = sum(adapter.why_not(v) is not None for v in GOLDEN_VARIANTS.values())
+    if adapter.version == "1.23.2":  # pinned: it ignores sequence_lens, input_forget and clip
+        ignored = [v for v in GOLDEN_VARIANTS.values() if {"lengths", "coupling", "clip"} & set(v)]
+        assert refused == len(ignored) == 18
     assert result.summary() == {"passed": len(GOLDEN_VARIANTS) - refused, "failed": 0, "skipped": refused,
                                 "errors": 0}, result.summary()
 
@@ -205,8 +217,8 @@ def test_onnx_reference_refuses_what_it_ignores(spec, golden_cases):
     (case,) = [c for c in golden_cases if c.id == "len-T6-B4-I3-H5"]
     inputs, params = case_arrays(spec, case, "float64")
     if "lengths" in departures:
-        assert not adapter.supports(case.variant)
-        assert not adapter.supports({"lengths": "zero_fill", "empty_rows": "zeros"})
+        assert "sequence_lens" in adapter.why_not(case.variant)
+        assert adapter.why_not({"lengths": "zero_fill", "empty_rows": "zeros"})
         with pytest.raises(ValueError, match="sequence_lens"):
             adapter.compute(inputs, params, case.variant)
         # the model with sequence_lens, evaluated anyway, equals the model without it, bit for bit
@@ -214,19 +226,31 @@ def test_onnx_reference_refuses_what_it_ignores(spec, golden_cases):
         without = onnx_model.build(spec, {k: v for k, v in inputs.items() if k != "seq_lengths"}, params, {})
         a, b = adapter.evaluate(with_lengths), adapter.evaluate(without)
         assert all(np.array_equal(p, q) for p, q in zip(a, b))
-    for variant in ({"direction": "reverse"}, {"direction": "bidirectional", "num_layers": 2}):
-        assert adapter.supports(variant) == (not set(variant) & set(departures))
+    for variant in ({"direction": "reverse"}, {"direction": "bidirectional", "num_layers": 2}, {"peephole": True}):
+        assert (adapter.why_not(variant) is None) == (not set(variant) & set(departures))
+    # input_forget and clip, likewise: the model with the attribute equals the model without it, bit for bit
+    for cid, attribute in (("ifg-T5-B3-I3-H4", "coupling"), ("clip-gates-T6-B3-I3-H4", "clip")):
+        if attribute not in departures:
+            continue
+        (case,) = [c for c in golden_cases if c.id == cid]
+        inputs, params = case_arrays(spec, case, "float64")
+        assert attribute in case.variant and adapter.why_not(case.variant) == departures[attribute]
+        with_attr = onnx_model.build(spec, inputs, params, case.variant)
+        assert any(a.name in ("input_forget", "clip") for n in with_attr.model.graph.node for a in n.attribute)
+        without = onnx_model.build(spec, inputs, params, {})
+        a, b = adapter.evaluate(with_attr), adapter.evaluate(without)
+        assert all(np.array_equal(p, q) for p, q in zip(a, b)), cid
 
 
 def test_onnx_reference_on_an_unpinned_version_runs_only_the_base_lstm(spec):
     _require("onnx")
     adapter = _reference()
     adapter.version = "0.0.0"
-    assert adapter.supports({})
+    assert adapter.supports({}) and adapter.why_not({}) is None
     for variant in GOLDEN_VARIANTS.values():
-        if variant:
-            assert not adapter.supports(variant)
+        if variant and adapter.supports(variant):  # what the model encodes, refused until pinned
             assert "not pinned" in adapter.why_not(variant)
+            assert "not pinned" in adapter.skip_reason(variant, "float64")
 
 
 # ---------------------------------------------------------------- the model, and what the tests catch

@@ -10,7 +10,8 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from ..packing.packings import Block, Extra, Packing, Param, block_shape, fits
+from ..packing.packings import Block, Extra, Packing, Param, block_shape, fits, leaves
+from ..spec.cell import all_feature_parameters
 from ..spec.loader import Spec, dim_terms, eval_dim
 
 
@@ -35,6 +36,15 @@ def to_packing(spec: Spec, packing: str, params: Mapping[str, np.ndarray]) -> di
     dims = infer_dims(spec, {("parameters", p): a.shape for p, a in arrays.items()})
     out = {}
     for name, tensor in lay.tensors.items():
+        if tensor.when is not None:  # a cell feature's tensor: there when its parameters are
+            held = [leaf.name for leaf, _ in leaves(tensor.block)]
+            given = [p for p in held if p in params]
+            if not given:
+                continue
+            if len(given) != len(held):
+                raise ConversionError(f"params hold {given} but not {sorted(set(held) - set(given))} of tensor "
+                                      f"{name!r} (packing {packing!r}, when {tensor.when})")
+            arrays = {**arrays, **{p: np.asarray(params[p]) for p in held}}
         built = _build(tensor.block, arrays)
         shape = tuple(eval_dim(s, dims) for s in tensor.shape)
         out[name] = np.ascontiguousarray(built.reshape(shape))  # only unit axes differ (checked at load)
@@ -50,18 +60,20 @@ def without_run_time_constants(lay: Packing, params: Mapping[str, np.ndarray]) -
 def from_packing(spec: Spec, packing: str, tensors: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     """The packing's tensors -> canonical parameters; `extra` copies are summed in."""
     lay = get_packing(spec, packing)
-    missing = [t for t in lay.tensors if t not in tensors]
+    missing = [t for t, tensor in lay.tensors.items() if t not in tensors and tensor.when is None]
     if missing:
         raise ConversionError(f"packing {packing!r} needs tensors {missing}; got {sorted(tensors)}")
-    arrays = {t: np.asarray(tensors[t]) for t in lay.tensors}
-    dims = infer_dims(spec, {("tensor", t): a.shape for t, a in arrays.items()}, lay)
+    present = {t: tensor for t, tensor in lay.tensors.items() if t in tensors}
+    arrays = {t: np.asarray(tensors[t]) for t in present}
+    dims = infer_dims(spec, {("tensor", t): a.shape for t, a in arrays.items() if present[t].when is None}, lay)
+    shapes = {**spec.data["parameters"], **all_feature_parameters(spec)}
 
     def param_shape(p: str) -> tuple[int, ...]:
-        return spec.shape_of("parameters", p, dims)
+        return tuple(eval_dim(s, dims) for s in shapes[p]["shape"])
 
     params: dict[str, np.ndarray] = {}
     extras: list[tuple[str, np.ndarray]] = []
-    for name, tensor in lay.tensors.items():
+    for name, tensor in present.items():
         want = block_shape(tensor.block, param_shape)
         a = arrays[name]
         if not fits(a.shape, want) or a.size != int(np.prod(want)):
@@ -72,7 +84,8 @@ def from_packing(spec: Spec, packing: str, tensors: Mapping[str, np.ndarray]) ->
         params[p] = params[p] + value
     for p, const in lay.adds_at_run_time.items():
         params[p] = params[p] + np.asarray(const, dtype=params[p].dtype)
-    return {p: np.ascontiguousarray(params[p]) for p in spec.parameter_names}
+    features = [p for p in params if p not in spec.parameter_names]  # from the `when` tensors given
+    return {p: np.ascontiguousarray(params[p]) for p in list(spec.parameter_names) + features}
 
 
 def _build(block: Block, arrays: Mapping[str, np.ndarray]) -> np.ndarray:

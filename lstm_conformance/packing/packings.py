@@ -41,6 +41,7 @@ class Tensor:
     name: str
     shape: tuple[Any, ...]  # dimension expressions, as in the spec
     block: Block
+    when: str | None = None  # a cell feature: the tensor exists only when it is set, and holds its parameters
 
 
 @dataclass(frozen=True)
@@ -65,8 +66,13 @@ class PackingError(ValueError):
         super().__init__(message)
 
 
-def parse_packing(name: str, entry: Mapping[str, Any], gates: Sequence[str], params: Sequence[str]) -> Packing:
-    """One schema-valid entry of `packings:` as a Packing; PackingError for semantic problems."""
+def parse_packing(name: str, entry: Mapping[str, Any], gates: Sequence[str], params: Sequence[str],
+                  feature_params: Mapping[str, Sequence[str]] | None = None) -> Packing:
+    """One schema-valid entry of `packings:` as a Packing; PackingError for semantic problems.
+
+    `feature_params`: cell feature -> the parameters it adds; a tensor with `when: FEATURE` holds those
+    (every one of them exactly once), the others hold `params`."""
+    feature_params = dict(feature_params or {})
     order = tuple(entry["gate_order"])
     if sorted(order) != sorted(gates):
         raise PackingError(("gate_order",), f"gate_order={list(order)}, but should be an ordering of the spec's gates {list(gates)}")
@@ -78,11 +84,18 @@ def parse_packing(name: str, entry: Mapping[str, Any], gates: Sequence[str], par
             raise PackingError(("adds_at_run_time", pname), f"unknown parameter {pname!r}")
     tensors = {}
     for tname, t in entry["tensors"].items():
-        block = _parse_block(t["block"], order, None, ("tensors", tname, "block"), params)
-        tensors[tname] = Tensor(tname, tuple(t["shape"]), block)
+        when = t.get("when")
+        if when is not None and when not in feature_params:
+            raise PackingError(("tensors", tname, "when"), f"{when!r} is not a cell feature with parameters; those are "
+                                                          f"{sorted(feature_params)}")
+        names = feature_params[when] if when is not None else params
+        block = _parse_block(t["block"], order, None, ("tensors", tname, "block"), names)
+        tensors[tname] = Tensor(tname, tuple(t["shape"]), block, when)
     packing = Packing(name, entry["description"], order, dict(entry.get("gate_names", {})),
                       {k: float(v) for k, v in entry.get("adds_at_run_time", {}).items()}, tensors)
-    _check_coverage(packing, params)
+    _check_coverage(packing, params, [t for t in tensors.values() if t.when is None])
+    for feature in {t.when for t in tensors.values() if t.when is not None}:
+        _check_coverage(packing, feature_params[feature], [t for t in tensors.values() if t.when == feature])
     return packing
 
 
@@ -117,9 +130,9 @@ def leaves(block: Block, extra: bool = False) -> list[tuple[Param, bool]]:
     return [leaf for part in block.parts for leaf in leaves(part, extra)]
 
 
-def _check_coverage(packing: Packing, params: Sequence[str]) -> None:
+def _check_coverage(packing: Packing, params: Sequence[str], tensors: Sequence[Tensor]) -> None:
     seen: dict[str, str] = {}
-    for t in packing.tensors.values():
+    for t in tensors:
         for p, extra in leaves(t.block):
             if extra:
                 continue

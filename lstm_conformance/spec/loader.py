@@ -468,8 +468,11 @@ def _check_packings(spec: Spec, fail) -> None:
     dims = {name: _DRY_DIMS.get(name, 11 + i) for i, name in enumerate(d["dimensions"])}
     for name, entry in d["packings"].items():
         keypath = ("packings", name)
+        features = {f: list(chosen(e, True)["parameters"]) for f, e in cell_features(spec).items()
+                    if e.get("parameters")}  # features whose parameters a `when` tensor may hold
+        shapes = {**d["parameters"], **all_feature_parameters(spec)}
         try:
-            packing = parse_packing(name, entry, list(d["gates"]), list(d["parameters"]))
+            packing = parse_packing(name, entry, list(d["gates"]), list(d["parameters"]), features)
         except PackingError as exc:
             raise fail(keypath + exc.keypath, str(exc)) from None
         for tname, tensor in packing.tensors.items():
@@ -477,7 +480,7 @@ def _check_packings(spec: Spec, fail) -> None:
             for i, dim in enumerate(tensor.shape):
                 _check_dim(dim, set(dims), tpath + ("shape", i), fail, products=False)
             try:
-                built = block_shape(tensor.block, lambda p: spec.shape_of("parameters", p, dims))
+                built = block_shape(tensor.block, lambda p: tuple(eval_dim(x, dims) for x in shapes[p]["shape"]))
             except PackingError as exc:
                 raise fail(tpath + ("block",), f"{exc} [dims {dims}]") from None
             declared = tuple(eval_dim(s, dims) for s in tensor.shape)
