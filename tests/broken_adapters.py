@@ -969,3 +969,146 @@ class LengthsOffByOne(_Structured):
 STRUCTURE = [ReverseOutputInProcessingOrder, ReverseStartsAtT, SwappedDirectionHalves, DirectionAxisPermuted,
              HnDirectionMajor, PaddingRepeated, EmptyRowsZeros, BatchFirstOutputAnyVariant, IgnoresLengths,
              IgnoresSecondLayerState, ReadsPaddingInLayer2, BidirSharedWeights, LengthsOffByOne]
+
+
+# ---------------------------------------------------------------- cell-feature bugs (compute adapters)
+#
+# Each computes a cell feature the way some runtime or converter does instead of the way the case says.
+# They run lstm_impl (its own implementation of every cell feature) on a changed variant or changed
+# parameters, except OReadsPreviousCell, which needs arithmetic lstm_impl does not have and steps a
+# plain NumPy cell of its own.
+
+CELL_FEATURES = frozenset({"peephole", "coupling", "clip"})
+
+
+def _lstm_impl(inputs: Mapping, params: Mapping, variant: Mapping) -> dict:
+    from lstm_impl import LSTM
+
+    model = LSTM.from_params(dict(params), variant=dict(variant) or None, dtype=inputs["x"].dtype)
+    y, (h_n, c_n) = model.forward_sequence(inputs["x"], inputs["h0"], inputs["c0"], return_state=True,
+                                           lengths=inputs.get("seq_lengths"))
+    return {"y": y, "h_n": h_n, "c_n": c_n}
+
+
+class _Cell:
+    """A compute adapter for cases that set `needs` (a cell feature, or feature=value)."""
+
+    name = "broken cell"
+    convention: str | None = None
+    needs = ""
+
+    def supports(self, variant: dict) -> bool:
+        feature, _, value = self.needs.partition("=")
+        if feature not in variant or not value:
+            return feature in variant
+        have = variant[feature]
+        return (have.get("convention") if isinstance(have, dict) else have) == value
+
+    def compute(self, inputs, params, variant):
+        return _lstm_impl(inputs, params, variant)
+
+
+class _ClipAs(_Cell):
+    as_convention = ""
+    needs = "clip"
+
+    def compute(self, inputs, params, variant):
+        clip = {**variant["clip"], "convention": self.as_convention}
+        return _lstm_impl(inputs, params, {**variant, "clip": clip})
+
+
+class ClipOnGatesOnly(_ClipAs):
+    """ONNX Runtime's clip (microsoft/onnxruntime#27224): the gate pre-activations only, whatever the case's
+    convention; right on gate_preactivations cases, wrong on the cell-state and activation-input ones."""
+
+    name = "clip on the gate pre-activations"
+    convention = "clip:gate_preactivations"
+    as_convention = "gate_preactivations"
+
+
+class ClipOnActivationInputs(_ClipAs):
+    """The ONNX operator text's clip: the input of every activation, the argument of h's tanh included, for
+    every case that clips."""
+
+    name = "clip on every activation input"
+    convention = "clip:activation_inputs"
+    as_convention = "activation_inputs"
+
+
+class ClipOnCellState(_ClipAs):
+    """onnx-tensorflow's mapping of ONNX's clip onto TF's cell_clip: the stored cell state is clipped, the gate
+    pre-activations are not."""
+
+    name = "clip on the cell state"
+    convention = "clip:cell_state"
+    as_convention = "cell_state"
+
+
+class PeepholeForgetOutputSwapped(_Cell):
+    """ONNX's P [i, o, f] unpacked as [i, f, o]: the forget gate gets the output gate's peephole weights and
+    the other way round."""
+
+    name = "p_f and p_o swapped"
+    convention = "peephole:p_f_p_o_swapped"
+    needs = "peephole"
+
+    def compute(self, inputs, params, variant):
+        swapped = dict(params)
+        for name in params:
+            if name.startswith("p_f"):
+                other = "p_o" + name[3:]
+                swapped[name], swapped[other] = params[other], params[name]
+        return _lstm_impl(inputs, swapped, variant)
+
+
+class InputForgetAsCifg(_Cell):
+    """input_forget read as TFLite's CIFG: i = 1 - f (the input gate's parameters unused) where the case has
+    f = 1 - i."""
+
+    name = "coupling the wrong way"
+    convention = "coupling:i_from_f"
+    needs = "coupling=input_forget"
+
+    def compute(self, inputs, params, variant):
+        cifg = {**variant, "coupling": "cifg"}
+        kept = {n: a for n, a in params.items() if not n.split("_l")[0].split("_reverse")[0] in ("W_i", "U_i", "b_i", "p_i")}
+        return _lstm_impl(inputs, kept, cifg)
+
+
+def _sig(z: np.ndarray) -> np.ndarray:
+    e = np.exp(-np.abs(z))
+    return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+class OReadsPreviousCell(_Cell):
+    """The output gate's peephole on c_{t-1} instead of c_t: a plain NumPy cell of its own, one layer, one
+    direction, full rows (with or without coupling)."""
+
+    name = "o's peephole on c_prev"
+    convention = "peephole:o_reads_c_prev"
+    needs = "peephole"
+
+    def supports(self, variant: dict) -> bool:
+        return variant.get("peephole") is True and set(variant) <= CELL_FEATURES - {"clip"}
+
+    def compute(self, inputs, params, variant):
+        x, h, c = inputs["x"], inputs["h0"], inputs["c0"]  # (T, B, I), (B, H), (B, H)
+        P = params
+        coupling = variant.get("coupling")
+        ys = []
+        for x_t in x:
+            def pre(k, cell):
+                return x_t @ P[f"W_{k}"].T + h @ P[f"U_{k}"].T + P[f"b_{k}"] + (P[f"p_{k}"] * cell if cell is not None else 0)
+            f = _sig(pre("f", c))
+            i = 1.0 - f if coupling == "cifg" else _sig(pre("i", c))
+            if coupling == "input_forget":
+                f = 1.0 - i
+            o = _sig(pre("o", c))  # the bug: c is still c_{t-1} here
+            c = f * c + i * np.tanh(pre("g", None))
+            h = o * np.tanh(c)
+            ys.append(h)
+        return {"y": np.stack(ys).astype(x.dtype), "h_n": h.astype(x.dtype), "c_n": c.astype(x.dtype)}
+
+
+CELL = [ClipOnGatesOnly, ClipOnActivationInputs, ClipOnCellState, PeepholeForgetOutputSwapped, InputForgetAsCifg,
+        OReadsPreviousCell]

@@ -306,3 +306,25 @@ def test_the_reference_fails_the_length_goldens_if_it_claims_sequence_lens(spec,
     with_lengths = sorted(c for c, v in GOLDEN_VARIANTS.items() if "lengths" in v)
     result = run_conformance(adapter, dtype="float64", spec=spec, patterns=with_lengths)
     assert {c.status for c in result.cases} == {"failed"}, {c.id: c.status for c in result.cases}
+
+
+def test_onnxruntime_clip_is_the_gate_preactivations_not_the_operator_text(spec, golden_cases):
+    """The deviation ONNX Runtime's adapter skips with (README, Deviations): on clip-act-T6-B3-I3-H4 (the
+    operator text's clip, activation_inputs) ONNX Runtime matches the reference under gate_preactivations to
+    float32 accuracy and is far from the case's golden."""
+    _require("onnx", "onnxruntime")
+    from lstm_adapters import onnx_model
+    from lstm_adapters.onnxruntime_lstm import OnnxRuntimeLSTMAdapter
+    from lstm_conformance.reference.lstm import run_reference
+
+    (case,) = [c for c in golden_cases if c.id == "clip-act-T6-B3-I3-H4"]
+    assert case.variant["clip"]["convention"] == "activation_inputs"
+    adapter = OnnxRuntimeLSTMAdapter()
+    assert adapter.skip_reason(case.variant, "float32").startswith("deviation: ONNX Runtime clips only")
+    inputs, params = case_arrays(spec, case, "float32")
+    y, h_n, c_n = adapter.evaluate(onnx_model.build(spec, inputs, params, case.variant))  # the skip bypassed
+    gates_only = {**case.variant, "clip": {**case.variant["clip"], "convention": "gate_preactivations"}}
+    other = run_reference(spec, case.record["inputs"], case.record["params"], variant=gates_only, mode="float")
+    for name, got in (("y", y), ("h_n", h_n[0]), ("c_n", c_n[0])):
+        assert np.abs(got - np.asarray(other[name])).max() < 5e-7, name
+    assert np.abs(y - np.asarray(case.record["expected"]["y"])).max() > 0.05

@@ -23,9 +23,10 @@ import numpy as np
 
 from .. import paths
 from ..packing.convert import from_packing, to_packing, without_run_time_constants
+from ..spec.cell import all_feature_parameters
 from ..spec.loader import Spec, SpecError, dim_products, eval_dim, read_yaml_document, spec_from_data
-from ..spec.variants import (Structure, VariantError, array_dtype, check_variant, names_of, parameter_name,
-                       structure)
+from ..spec.variants import (Structure, VariantError, array_dtype, cell_bases, check_variant, names_of,
+                             parameter_name, parameter_names, structure)
 
 CONVENTIONS_FILE = "conventions.yaml"
 SCHEMA_FILE = "conventions.schema.json"
@@ -56,7 +57,10 @@ def _condition_holds(spec: Spec, cond: str, variant: Mapping[str, Any]) -> bool:
     feature, eq, value = cond.partition("=")
     if not eq:
         return feature in variant
-    return str(variant.get(feature, spec.data["features"][feature].get("default"))) == value
+    have = variant.get(feature, spec.data["features"][feature].get("default"))
+    if isinstance(have, Mapping):  # an object-valued feature: its convention
+        have = have.get("convention")
+    return (str(have).lower() if isinstance(have, bool) else str(have)) == value
 
 
 def load_conventions(spec: Spec, path: str | Path | None = None) -> list[Hypothesis]:
@@ -142,6 +146,14 @@ def _checked(spec: Spec, hyp: Hypothesis, path: Path) -> Hypothesis:
     for name in f.get("scale", {}):
         if name not in params:
             raise ValueError(f"scale: unknown parameter {name!r}")
+    every_param = params | set(all_feature_parameters(spec))
+    for pair in f.get("swap_parameters", []):
+        if len(pair) != 2 or not set(pair) <= every_param:
+            raise ValueError(f"swap_parameters: {pair} should be two parameters of the spec or of a cell feature")
+    if "variant" in hyp.model:
+        for feature in hyp.model["variant"]:
+            if feature not in spec.data["features"]:
+                raise ValueError(f"model.variant: unknown feature {feature!r}")
     for name, axes in f.get("swap_axes", {}).items():
         if name not in spec.data["inputs"]:
             raise ValueError(f"feed.swap_axes: {name!r} is not an input of the spec {sorted(spec.data['inputs'])}")
@@ -234,9 +246,17 @@ def _check_state_index(expr: str, where: str) -> None:
 
 
 def _model_spec(spec: Spec, hyp: Hypothesis, path: Path) -> Spec:
-    if not {"activations", "gates"} & set(hyp.model):
-        return spec  # a model of how runs are composed: the step is the spec's
+    if not {"activations", "gates", "feature_edits"} & set(hyp.model):
+        return spec  # a model of how runs are composed, or another variant: the step is the spec's
     data = copy.deepcopy(spec.data)
+    for feature, edits in hyp.model.get("feature_edits", {}).items():  # a cell feature that edits differently
+        entry = data["features"].get(feature)
+        if entry is None or "edits" not in entry:
+            raise ValueError(f"model.feature_edits: {feature!r} is not a feature with its own edits")
+        for eq, text in edits.items():
+            if eq not in entry["edits"]:
+                raise ValueError(f"model.feature_edits.{feature}: the feature does not edit {eq!r}")
+            entry["edits"][eq] = text
     for name, definition in hyp.model.get("activations", {}).items():
         data["activations"][name] = {"definition": definition}
     for gate, act in hyp.model.get("gates", {}).items():
@@ -284,7 +304,7 @@ def case_context(spec: Spec, variant: Mapping[str, Any], inputs: Mapping[str, An
 def _cells(spec: Spec, variant: Mapping[str, Any]) -> list[dict[str, str]]:
     """For each layer's each run: the spec's parameter name -> that cell's name (W_i -> W_i_l1_reverse)."""
     st = structure(spec, variant)
-    return [{base: parameter_name(spec, st, base, layer, run) for base in spec.parameter_names}
+    return [{base: parameter_name(spec, st, base, layer, run) for base in cell_bases(spec, variant)}
             for layer in range(st.L) for run in range(st.D)]
 
 
@@ -332,6 +352,15 @@ def _subtract_constants(spec: Spec, packing: str, params: Arrays) -> Arrays:
     return without_run_time_constants(spec.packings[packing], params)
 
 
+def _swap_parameters(spec: Spec, pairs: list, params: Arrays) -> Arrays:
+    # it uses parameter a where the spec has b and the other way round: give it each in the other's place
+    out = dict(params)
+    for a, b in pairs:
+        if a in params and b in params:
+            out[a], out[b] = params[b], params[a]
+    return out
+
+
 def _scale(spec: Spec, factors: dict, params: Arrays) -> Arrays:
     return {n: (a * np.asarray(factors[n], a.dtype) if n in factors else a) for n, a in params.items()}
 
@@ -352,6 +381,7 @@ FEED: dict[str, Callable[[Spec, Any, Arrays], Arrays]] = {
     "repack": _repack,
     "subtract_run_time_constants_of": _subtract_constants,
     "scale": _scale,
+    "swap_parameters": _swap_parameters,
 }
 FEED_INPUTS: dict[str, Callable[[Spec, Any, Arrays], Arrays]] = {
     "reverse_time": _reverse_inputs,
@@ -549,12 +579,27 @@ def expected_outputs(spec: Spec, hyp: Hypothesis, record: Mapping[str, Any]) -> 
     from ..reference.lstm import run_reference
 
     model_spec = hyp.model_spec or spec
+    if "variant" in hyp.model:  # it computes another value of a cell feature than the case's
+        variant = replaced_variant(spec, record["variant"], hyp.model["variant"])
+        wanted = parameter_names(spec, variant)
+        params = {n: record["params"][n] for n in wanted}  # KeyError: the case lacks what it would read
+        return run_reference(model_spec, record["inputs"], params, variant=variant, mode="float")
     unmasked = hyp.model.get("unmasked_runs")
     if unmasked is None or not set(unmasked["runs"]) & set(structure(spec, record["variant"]).runs) \
             or unmasked["ignores"] not in record["variant"]:
         return run_reference(model_spec, record["inputs"], record["params"], variant=record["variant"],
                              mode="float")
     return _unmasked_runs(spec, model_spec, unmasked, record, run_reference)
+
+
+def replaced_variant(spec: Spec, variant: Mapping[str, Any], patch: Mapping[str, Any]) -> dict:
+    """`variant` with each feature in `patch` set to its value there (an object value is updated field by
+    field: {"clip": {"convention": "cell_state"}} keeps the threshold), checked against the spec."""
+    out = dict(variant)
+    for feature, value in patch.items():
+        out[feature] = {**out[feature], **value} if isinstance(value, Mapping) and isinstance(out.get(feature), Mapping) \
+            else value
+    return check_variant(spec, out)
 
 
 def _without(spec: Spec, variant: Mapping[str, Any], feature: str) -> dict:

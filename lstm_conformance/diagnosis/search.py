@@ -125,9 +125,10 @@ def diagnose(impl: str | Any, *, dtype: str = "float64", patterns: Sequence[str]
                 if out is not None]
         result.localization = localize(spec, dtype, runs) if runs else None
         for hyp in hypotheses:
-            applies = [c for c in judged if hyp.applies(spec, c.variant)]
+            means = {c.id: hyp.applies(spec, c.variant) and _feedable(spec, hyp, c, dtype) for c in judged}
+            applies = [c for c in judged if means[c.id]]
             if not any(c.id in failed_ids for c in applies) or \
-                    any(not hyp.applies(spec, c.variant) for c in failing):
+                    any(not means[c.id] for c in failing):
                 continue  # it means nothing in the failing cases, or cannot explain some of them
             result.tried += 1
             screen = sorted([c for c in applies if c.id in failed_ids], key=_size)[:SCREEN]
@@ -138,6 +139,19 @@ def diagnose(impl: str | Any, *, dtype: str = "float64", patterns: Sequence[str]
         executor.close()
     result.seconds = time.perf_counter() - start
     return result
+
+
+def _feedable(spec: Spec, hyp: Hypothesis, case: GoldenCase, dtype: str) -> bool:
+    """Whether `hyp`'s feed transforms mean something for the case's parameters (a gate order cannot
+    permute the input gate of a CIFG cell, which has none)."""
+    if not hyp.feed:
+        return True
+    inputs, params = case_arrays(spec, case, dtype)
+    try:
+        feed(spec, hyp, inputs, params, dict(case.variant))
+    except (KeyError, ValueError):  # a parameter the cell lacks; ConversionError is a ValueError
+        return False
+    return True
 
 
 def _size(case: GoldenCase) -> int:
