@@ -974,20 +974,78 @@ STRUCTURE = [ReverseOutputInProcessingOrder, ReverseStartsAtT, SwappedDirectionH
 # ---------------------------------------------------------------- cell-feature bugs (compute adapters)
 #
 # Each computes a cell feature the way some runtime or converter does instead of the way the case says.
-# They run lstm_impl (its own implementation of every cell feature) on a changed variant or changed
-# parameters, except OReadsPreviousCell, which needs arithmetic lstm_impl does not have and steps a
-# plain NumPy cell of its own.
+# They run this catalog's own plain NumPy cell (run_cell_lstm, independent of lstm_impl) on a changed
+# variant or changed parameters, or with one line changed.
 
 CELL_FEATURES = frozenset({"peephole", "coupling", "clip"})
 
 
-def _lstm_impl(inputs: Mapping, params: Mapping, variant: Mapping) -> dict:
-    from lstm_impl import LSTM
+def _sig(z: np.ndarray) -> np.ndarray:
+    e = np.exp(-np.abs(z))
+    return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
 
-    model = LSTM.from_params(dict(params), variant=dict(variant) or None, dtype=inputs["x"].dtype)
-    y, (h_n, c_n) = model.forward_sequence(inputs["x"], inputs["h0"], inputs["c0"], return_state=True,
-                                           lengths=inputs.get("seq_lengths"))
-    return {"y": y, "h_n": h_n, "c_n": c_n}
+
+def run_cell_lstm(x: np.ndarray, h0: np.ndarray, c0: np.ndarray, params: Mapping[str, np.ndarray], variant: Mapping,
+                  o_reads_c_prev: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One forward run with the cell features (peephole, coupling, clip) in plain NumPy, this catalog's own:
+    x (T, B, I), h0, c0 (B, H) -> y (T, B, H), h_n, c_n. `o_reads_c_prev`: the bug of OReadsPreviousCell."""
+    P = params
+    coupling = variant.get("coupling")
+    clip = variant.get("clip") or {}
+    conv, t = clip.get("convention"), clip.get("threshold", 0.0)
+    peep = bool(variant.get("peephole"))
+
+    def pre(k: str, h: np.ndarray, x_t: np.ndarray, cell: np.ndarray | None) -> np.ndarray:
+        a = x_t @ P[f"W_{k}"].T + h @ P[f"U_{k}"].T + P[f"b_{k}"]
+        if peep and cell is not None:
+            a = a + P[f"p_{k}"] * cell
+        return np.clip(a, -t, t) if conv in ("gate_preactivations", "activation_inputs") else a
+
+    h, c, ys = h0, c0, []
+    for x_t in x:
+        f = _sig(pre("f", h, x_t, c)) if coupling != "input_forget" else None
+        i = 1.0 - f if coupling == "cifg" else _sig(pre("i", h, x_t, c))
+        if coupling == "input_forget":
+            f = 1.0 - i
+        g = np.tanh(pre("g", h, x_t, None))
+        c_prev = c
+        c = f * c + i * g
+        if conv == "cell_state":
+            c = np.clip(c, -t, t)
+        o = _sig(pre("o", h, x_t, c_prev if o_reads_c_prev else c))
+        h = o * np.tanh(np.clip(c, -t, t) if conv == "activation_inputs" else c)
+        ys.append(h)
+    return np.stack(ys).astype(x.dtype), np.asarray(h, x.dtype), np.asarray(c, x.dtype)
+
+
+def _cell_impl(inputs: Mapping, params: Mapping, variant: Mapping, **bug) -> dict:
+    """One layer of cell-feature runs: forward, reverse or both, rows with lengths (zero_fill)."""
+    x, h0, c0, lengths = inputs["x"], inputs["h0"], inputs["c0"], inputs.get("seq_lengths")
+    T, B = x.shape[:2]
+    lengths = np.full(B, T) if lengths is None else np.asarray(lengths)
+    D = _runs(variant)
+    runs = ["forward", "reverse"] if D == 2 else ["reverse" if variant.get("direction") == "reverse" else "forward"]
+    h0s, c0s = h0.reshape(D, B, -1), c0.reshape(D, B, -1)
+    ys, hs, cs = [], [], []
+    for r, run in enumerate(runs):
+        suffix = "_reverse" if D == 2 and run == "reverse" else ""
+        p = {n[:-len(suffix)] if suffix else n: a for n, a in params.items() if n.endswith(suffix) or not suffix}
+        p = {n: a for n, a in p.items() if not n.endswith("_reverse")}
+        y = np.zeros((T, B, h0s.shape[-1]), dtype=x.dtype)
+        h, c = h0s[r].copy(), c0s[r].copy()
+        for b, n in enumerate(lengths):
+            if n == 0:
+                continue
+            xs = x[:n, b:b + 1][::-1] if run == "reverse" else x[:n, b:b + 1]
+            yb, hb, cb = run_cell_lstm(np.ascontiguousarray(xs), h0s[r][b:b + 1], c0s[r][b:b + 1], p, variant, **bug)
+            y[:n, b] = (yb[::-1] if run == "reverse" else yb)[:, 0]
+            h[b], c[b] = hb[0], cb[0]
+        ys.append(y)
+        hs.append(h)
+        cs.append(c)
+    if D == 1:
+        return {"y": ys[0], "h_n": hs[0], "c_n": cs[0]}
+    return {"y": np.concatenate(ys, axis=-1), "h_n": np.stack(hs), "c_n": np.stack(cs)}
 
 
 class _Cell:
@@ -997,15 +1055,15 @@ class _Cell:
     convention: str | None = None
     needs = ""
 
-    def supports(self, variant: dict) -> bool:
+    def supports(self, variant: dict) -> bool:  # one layer: _cell_impl composes no stacks
         feature, _, value = self.needs.partition("=")
-        if feature not in variant or not value:
-            return feature in variant
+        if "num_layers" in variant or feature not in variant:
+            return False
         have = variant[feature]
-        return (have.get("convention") if isinstance(have, dict) else have) == value
+        return not value or (have.get("convention") if isinstance(have, dict) else have) == value
 
     def compute(self, inputs, params, variant):
-        return _lstm_impl(inputs, params, variant)
+        return _cell_impl(inputs, params, variant)
 
 
 class _ClipAs(_Cell):
@@ -1014,7 +1072,7 @@ class _ClipAs(_Cell):
 
     def compute(self, inputs, params, variant):
         clip = {**variant["clip"], "convention": self.as_convention}
-        return _lstm_impl(inputs, params, {**variant, "clip": clip})
+        return _cell_impl(inputs, params, {**variant, "clip": clip})
 
 
 class ClipOnGatesOnly(_ClipAs):
@@ -1058,7 +1116,7 @@ class PeepholeForgetOutputSwapped(_Cell):
             if name.startswith("p_f"):
                 other = "p_o" + name[3:]
                 swapped[name], swapped[other] = params[other], params[name]
-        return _lstm_impl(inputs, swapped, variant)
+        return _cell_impl(inputs, swapped, variant)
 
 
 class InputForgetAsCifg(_Cell):
@@ -1072,42 +1130,19 @@ class InputForgetAsCifg(_Cell):
     def compute(self, inputs, params, variant):
         cifg = {**variant, "coupling": "cifg"}
         kept = {n: a for n, a in params.items() if not n.split("_l")[0].split("_reverse")[0] in ("W_i", "U_i", "b_i", "p_i")}
-        return _lstm_impl(inputs, kept, cifg)
-
-
-def _sig(z: np.ndarray) -> np.ndarray:
-    e = np.exp(-np.abs(z))
-    return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+        return _cell_impl(inputs, kept, cifg)
 
 
 class OReadsPreviousCell(_Cell):
-    """The output gate's peephole on c_{t-1} instead of c_t: a plain NumPy cell of its own, one layer, one
-    direction, full rows (with or without coupling)."""
+    """The output gate's peephole on c_{t-1} instead of c_t (ONNX, TF1 and TFLite all read the new cell):
+    the catalog's own cell with that one line changed."""
 
     name = "o's peephole on c_prev"
     convention = "peephole:o_reads_c_prev"
     needs = "peephole"
 
-    def supports(self, variant: dict) -> bool:
-        return variant.get("peephole") is True and set(variant) <= CELL_FEATURES - {"clip"}
-
     def compute(self, inputs, params, variant):
-        x, h, c = inputs["x"], inputs["h0"], inputs["c0"]  # (T, B, I), (B, H), (B, H)
-        P = params
-        coupling = variant.get("coupling")
-        ys = []
-        for x_t in x:
-            def pre(k, cell):
-                return x_t @ P[f"W_{k}"].T + h @ P[f"U_{k}"].T + P[f"b_{k}"] + (P[f"p_{k}"] * cell if cell is not None else 0)
-            f = _sig(pre("f", c))
-            i = 1.0 - f if coupling == "cifg" else _sig(pre("i", c))
-            if coupling == "input_forget":
-                f = 1.0 - i
-            o = _sig(pre("o", c))  # the bug: c is still c_{t-1} here
-            c = f * c + i * np.tanh(pre("g", None))
-            h = o * np.tanh(c)
-            ys.append(h)
-        return {"y": np.stack(ys).astype(x.dtype), "h_n": h.astype(x.dtype), "c_n": c.astype(x.dtype)}
+        return _cell_impl(inputs, params, variant, o_reads_c_prev=True)
 
 
 CELL = [ClipOnGatesOnly, ClipOnActivationInputs, ClipOnCellState, PeepholeForgetOutputSwapped, InputForgetAsCifg,

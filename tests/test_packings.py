@@ -26,6 +26,9 @@ def test_round_trip(spec, packing, H, I, seed):
     params = _params(spec, np.random.default_rng(seed), H, I)
     tensors = to_packing(spec, packing, params)
     for name, tensor in spec.packings[packing].tensors.items():
+        if tensor.when is not None:  # a cell feature's tensor (onnx's P): absent without that feature
+            assert name not in tensors
+            continue
         assert tensors[name].shape == tuple(_eval(d, H, I) for d in tensor.shape), f"{packing}.{name} [H={H} I={I}]"
     back = from_packing(spec, packing, tensors)
     assert list(back) == spec.parameter_names
@@ -127,3 +130,17 @@ def test_editing_the_spec_changes_the_converter(project_copy):
     p = _params(spec, np.random.default_rng(5), 2, 2)
     W = to_packing(spec, "onnx", p)["W"][0]
     np.testing.assert_array_equal(W[2:4], p["W_f"])
+
+
+def test_the_onnx_peephole_tensor_holds_i_o_f_and_round_trips(spec):
+    """A packing tensor that exists with its cell feature: onnx's P [1, 3H] holds p_i, p_o, p_f in that order."""
+    params = _params(spec, np.random.default_rng(1), 3, 2)
+    peep = {**params, "p_i": np.arange(3.0), "p_f": np.arange(3.0) + 10, "p_o": np.arange(3.0) + 20}
+    tensors = to_packing(spec, "onnx", peep)
+    np.testing.assert_array_equal(tensors["P"], [[0, 1, 2, 20, 21, 22, 10, 11, 12]])
+    back = from_packing(spec, "onnx", tensors)
+    assert list(back) == spec.parameter_names + ["p_i", "p_o", "p_f"]
+    for name, value in peep.items():
+        np.testing.assert_array_equal(back[name], value)
+    with pytest.raises(ValueError, match="but not"):
+        to_packing(spec, "onnx", {**params, "p_i": np.zeros(3)})
