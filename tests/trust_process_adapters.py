@@ -35,6 +35,16 @@ def spawn_sleep(kind: str = "sleep") -> int:
     proc = subprocess.Popen(["sleep", "300"])
     KEEP.append(proc)
     note_pid(kind, proc.pid)
+    # the harness names a leftover child by its /proc cmdline; on a loaded machine that can still read empty
+    # for a moment after Popen returns (seen in CI: "(sleep)", the comm fallback), so wait until it is there
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            if Path(f"/proc/{proc.pid}/cmdline").read_bytes() == b"sleep\x00300\x00":
+                break
+        except OSError:
+            break
+        time.sleep(0.005)
     return proc.pid
 
 

@@ -95,12 +95,20 @@ def _family(procs: dict[int, _Proc], root: int) -> list[_Proc]:
 
 
 def _describe(proc: _Proc) -> str:
-    """'pid 1234 (sleep 300)': the command line, clipped, or the command name."""
-    try:
-        with open(f"/proc/{proc.pid}/cmdline", "rb") as f:
-            words = [w.decode(errors="replace") for w in f.read().split(b"\0") if w]
-    except OSError:
-        words = []
+    """'pid 1234 (sleep 300)': the command line, clipped, or the command name.
+
+    Right after an exec the kernel has closed the exec's close-on-exec pipe (so Popen has returned) but may
+    not have laid out the new arguments yet: cmdline reads empty for a moment. Look again, briefly."""
+    words: list[str] = []
+    for _ in range(20):
+        try:
+            with open(f"/proc/{proc.pid}/cmdline", "rb") as f:
+                words = [w.decode(errors="replace") for w in f.read().split(b"\0") if w]
+        except OSError:
+            break
+        if words:
+            break
+        time.sleep(0.005)
     text = " ".join(words) or proc.comm
     return f"pid {proc.pid} ({text[:60] + ('…' if len(text) > 60 else '')})"
 
