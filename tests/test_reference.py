@@ -8,6 +8,7 @@ import sys
 from decimal import Decimal
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from lstm_conformance.spec.expressions import evaluate
@@ -15,7 +16,8 @@ from lstm_conformance.reference import run_reference
 from lstm_conformance.reference.lstm import ReferenceError_, _backend
 from lstm_conformance.reference.scalar_math import DECIMAL_CONTEXT, FLOAT_KERNELS, PRECISION
 from lstm_conformance.reference.vectors import ListOps
-from lstm_conformance.spec.loader import load_spec
+from lstm_conformance.spec.loader import SpecError, load_spec
+from lstm_conformance.spec.variants import parameter_shapes
 
 ROOT = Path(__file__).resolve().parent.parent
 GATES = "ifgo"
@@ -223,3 +225,57 @@ def test_decimal_mode_keeps_tiny_values_exact(spec):
     out = run_reference(spec, inputs, params, mode="decimal")
     assert out["c_n"] == [[1e-70]]
     assert out["h_n"] == [[1e-70]]  # tanh(z) = z - z^3/3 + ...: 1e-70 to the last bit
+
+
+# ---------------------------------------------------------------- the expression language's newer functions
+
+@pytest.mark.parametrize("text, words", [
+    ("where(z, 1, 2)", "where() needs a comparison as its first argument"),
+    ("z >= 0", "a comparison is not allowed"),
+    ("where(z >= 0, z >= 1, 2)", "a comparison is not allowed"),
+    ("where(z >= 0 >= 1, z, 2)", "this comparison"),
+])
+def test_where_takes_a_comparison_first_and_nowhere_else(text, words):
+    from lstm_conformance.spec.expressions import ExpressionError, parse_expression
+
+    with pytest.raises(ExpressionError) as info:
+        parse_expression(text)
+    assert words in str(info.value)
+
+
+@pytest.mark.parametrize("edit, words", [
+    ("h: o * where(a_h >= 0, a_h)", "where() takes three arguments, got 2"),
+    ("h: o * tanh(a_h) * mean(a_h, a_h)", "mean() takes one vector"),
+    ("h: o * tanh(a_h) + mean(W_o)", "mean() takes one vector"),
+])
+def test_a_misused_new_function_is_refused_where_it_is(project_copy, edit, words):
+    path = project_copy / "spec" / "lstm.yaml"
+    path.write_text(path.read_text().replace("h: o * tanh(a_h)", edit))
+    with pytest.raises(SpecError, match="step.equations.h") as info:
+        load_spec(path)
+    assert words in str(info.value)
+
+
+def test_where_mean_sqrt_and_log_run_in_the_reference(project_copy, spec):
+    """A mutated step that uses every newer function: h = o * leaky(a_h - mean(a_h)) / sqrt(1 + softplus(c)^2),
+    against the same arithmetic in plain floats (decimal mode, rounded once)."""
+    path = project_copy / "spec" / "lstm.yaml"
+    path.write_text(path.read_text().replace(
+        "h: o * tanh(a_h)",
+        "h: o * where(a_h - mean(a_h) >= 0, a_h - mean(a_h), 0.25 * (a_h - mean(a_h)))"
+        " / sqrt(1 + log(1 + exp(c)) * log(1 + exp(c)))"))
+    mutated = load_spec(path)
+    inputs = {"x": [[[0.5, -1.0]]], "h0": [[0.1, -0.2, 0.3]], "c0": [[1.0, -2.0, 0.5]]}
+    rng = np.random.default_rng(3)
+    params = {n: rng.uniform(-1, 1, s).tolist() for n, s in parameter_shapes(spec, {}, {"H": 3, "I": 2}).items()}
+    out = run_reference(mutated, inputs, params)
+    x, h0, c0 = (np.asarray(inputs[k], dtype=np.float64)[..., 0, :] if k == "x" else np.asarray(inputs[k])[0]
+                 for k in ("x", "h0", "c0"))
+    P = {k: np.asarray(v) for k, v in params.items()}
+    sig = lambda z: 1 / (1 + np.exp(-z))  # noqa: E731
+    gate = {k: P[f"W_{k}"] @ x[0] + P[f"U_{k}"] @ h0 + P[f"b_{k}"] for k in "ifgo"}
+    c = sig(gate["f"]) * c0 + sig(gate["i"]) * np.tanh(gate["g"])
+    d = c - c.mean()
+    h = sig(gate["o"]) * np.where(d >= 0, d, 0.25 * d) / np.sqrt(1 + np.log1p(np.exp(c)) ** 2)
+    np.testing.assert_allclose(out["h_n"][0], h, rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(out["c_n"][0], c, rtol=1e-13, atol=1e-15)

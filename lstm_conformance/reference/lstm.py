@@ -43,11 +43,12 @@ def _backend(spec: Spec, mode: str) -> tuple[ListOps, dict[str, Callable], Calla
     """(ops, functions, number-from-float, number-to-float) for `mode`."""
     if mode == "decimal":
         ops = ListOps(scalar_math.decimal_const, decimal.Decimal(0))
-        scalar_fns: dict[str, Callable] = {"exp": scalar_math.decimal_exp, "abs": abs}
+        scalar_fns: dict[str, Callable] = {"exp": scalar_math.decimal_exp, "abs": abs,
+                                           "log": lambda z: z.ln(), "sqrt": lambda z: z.sqrt()}
         to_number, to_float = scalar_math.to_decimal, float
     elif mode == "float":
         ops = ListOps(float, 0.0)
-        scalar_fns = {"exp": math.exp, "abs": abs}
+        scalar_fns = {"exp": math.exp, "abs": abs, "log": math.log, "sqrt": math.sqrt}
         to_number, to_float = float, float
     else:
         raise ReferenceError_(f"mode={mode!r}, but should be one of {MODES}")
@@ -58,7 +59,20 @@ def _backend(spec: Spec, mode: str) -> tuple[ListOps, dict[str, Callable], Calla
             scalar_fns[name] = _activation(definition, ops, dict(scalar_fns))
     functions = {name: (lambda fn: (lambda a: apply(fn, a)))(fn) for name, fn in scalar_fns.items()}
     functions.update({name: (lambda fn: (lambda a, b: elementwise(fn, a, b)))(fn) for name, fn in BINARY.items()})
+    functions["where"] = lambda cond, a, b: elementwise(lambda c, pair: pair[0] if c else pair[1], cond,
+                                                        elementwise(lambda p, q: (p, q), a, b))
+    functions["mean"] = lambda v: _mean(v, ops)
     return ops, functions, to_number, to_float
+
+
+def _mean(v: Any, ops: ListOps) -> Any:
+    """The mean over a vector's units, summed in order with an explicit loop."""
+    if not isinstance(v, list) or not v or isinstance(v[0], list):
+        raise ReferenceError_("mean() takes a non-empty vector")
+    total = ops.zero
+    for value in v:
+        total = total + value
+    return total / ops.const(len(v))
 
 
 # The spec's elementwise functions of two operands. The min and max of two equal values (0 and -0 too)

@@ -16,6 +16,7 @@ from typing import Any, Callable, Mapping, Protocol
 _BINOPS = {ast.Add: "add", ast.Sub: "sub", ast.Mult: "mul", ast.Div: "div", ast.MatMult: "matvec"}
 _UNARY = {ast.USub: "neg", ast.UAdd: "pos"}
 _COMPARE = {ast.LtE: "le", ast.Lt: "lt", ast.GtE: "ge", ast.Gt: "gt"}
+WHERE = "where"  # where(a <= b, x, y): elementwise x where the comparison holds, else y
 
 
 class ExpressionError(ValueError):
@@ -77,9 +78,14 @@ def _check(node: ast.AST, text: str, names: set, functions: set, allow_compare: 
         if not node.args:
             raise bad(f"calling {node.func.id}() with no arguments")
         functions.add(node.func.id)
-        for arg in node.args:
+        for k, arg in enumerate(node.args):
             if isinstance(arg, ast.Starred):
                 raise bad("*args")
+            if node.func.id == WHERE and k == 0:  # where(comparison, a, b): the one place a comparison may stand
+                if not isinstance(arg, ast.Compare):
+                    raise ExpressionError(f"where() needs a comparison as its first argument in {text!r}")
+                _check(arg, text, names, functions, True, True)
+                continue
             _check(arg, text, names, functions, allow_compare, False)
     elif isinstance(node, ast.Compare):
         if not (allow_compare and top):
@@ -183,3 +189,18 @@ def binary_shape_function(name: str) -> Callable[..., tuple]:
             raise ExpressionError(f"{name}() takes two arguments, got {len(args)}")
         return ShapeOps()._same(args[0], args[1], f"{name}()")
     return fn
+
+
+def where_shape_function(*args: tuple) -> tuple:
+    """where(condition, a, b) for ShapeOps: the three shapes broadcast together (a scalar broadcasts)."""
+    if len(args) != 3:
+        raise ExpressionError(f"where() takes three arguments, got {len(args)}")
+    ops = ShapeOps()
+    return ops._same(ops._same(args[0], args[1], "where()"), args[2], "where()")
+
+
+def mean_shape_function(*args: tuple) -> tuple:
+    """mean(v) for ShapeOps: the mean over a vector's units, a scalar."""
+    if len(args) != 1 or len(args[0]) != 1:
+        raise ExpressionError(f"mean() takes one vector, got shapes {list(args)}")
+    return ()

@@ -25,11 +25,13 @@ from ..packing.packings import Packing, PackingError, block_shape, fits, parse_p
 from ..spec.cell import (GATE, PREVIOUS, all_bound_names, all_feature_parameters, bound_numbers, cell_features,
                         cell_parameters, chosen, equations_for, evaluation_order, expand_edits)
 from ..spec.expressions import (Expression, ExpressionError, ShapeOps, binary_shape_function,
-                                elementwise_shape_function, evaluate, parse_expression)
+                                elementwise_shape_function, evaluate, mean_shape_function, parse_expression,
+                                where_shape_function)
 
 SCHEMA_FILE = "lstm.schema.json"
-BUILTIN_FUNCTIONS = frozenset({"exp", "abs"})  # unary, elementwise
+BUILTIN_FUNCTIONS = frozenset({"exp", "abs", "log", "sqrt"})  # unary, elementwise
 BINARY_FUNCTIONS = frozenset({"min", "max"})    # elementwise over two operands (a scalar broadcasts)
+STEP_FUNCTIONS = frozenset({"where", "mean"})   # where(comparison, a, b) elementwise; mean(v) over a vector's units
 _FLOATISH = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+$")  # what YAML 1.2 calls a float
 ALIAS_MESSAGE = "YAML aliases are not allowed in {what} (they can expand exponentially); write the value out"
 
@@ -344,7 +346,7 @@ def _check_semantics(spec: Spec, fail) -> None:
             raise fail(("step", "state", sname, "next"), f"{entry['next']!r} is not an equation in step.equations")
     inputs_known = set(d["parameters"]) | per_step_inputs | set(state)
     known = inputs_known | set(d["step"]["equations"])
-    functions = activation_names | BUILTIN_FUNCTIONS | BINARY_FUNCTIONS
+    functions = activation_names | BUILTIN_FUNCTIONS | BINARY_FUNCTIONS | STEP_FUNCTIONS
     for name, text in d["step"]["equations"].items():
         keypath = ("step", "equations", name)
         expr = _parse(text, keypath, fail)
@@ -504,6 +506,7 @@ def _row_shape(shape: list, drop: Sequence[str], dims: dict[str, int]) -> tuple[
 def _shape_functions(spec: Spec) -> dict:
     functions = {n: elementwise_shape_function(n) for n in set(spec.activations) | BUILTIN_FUNCTIONS}
     functions.update({n: binary_shape_function(n) for n in BINARY_FUNCTIONS})
+    functions.update({"where": where_shape_function, "mean": mean_shape_function})
     return functions
 
 
