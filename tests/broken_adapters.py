@@ -1145,5 +1145,41 @@ class OReadsPreviousCell(_Cell):
         return _cell_impl(inputs, params, variant, o_reads_c_prev=True)
 
 
+class _Ignores(_Cell):
+    """Drops the cell feature `needs` names, and the parameters it adds."""
+
+    def compute(self, inputs, params, variant):
+        feature = self.needs.partition("=")[0]
+        kept = {n: a for n, a in params.items() if not (feature == "peephole" and n.startswith("p_"))}
+        return _cell_impl(inputs, kept, {k: v for k, v in variant.items() if k != feature})
+
+
+class IgnoresPeephole(_Ignores):
+    """An exporter or runtime that drops ONNX's optional P input: the gates read no cell state at all, as if
+    the model had no peepholes."""
+
+    name = "peepholes ignored"
+    convention = "peephole:ignored"
+    needs = "peephole"
+
+
+class IgnoresInputForget(_Ignores):
+    """The onnx 1.23.2 reference evaluator's input_forget: accepted and dropped, so the forget gate runs on its
+    own (ignored-by-design) parameters instead of being 1 - i."""
+
+    name = "input_forget ignored"
+    convention = "coupling:ignored"
+    needs = "coupling=input_forget"
+
+
+class IgnoresClip(_Ignores):
+    """The onnx 1.23.2 reference evaluator's clip: accepted and dropped, nothing is clipped whatever the case's
+    convention."""
+
+    name = "clip ignored"
+    convention = "clip:ignored"
+    needs = "clip"
+
+
 CELL = [ClipOnGatesOnly, ClipOnActivationInputs, ClipOnCellState, PeepholeForgetOutputSwapped, InputForgetAsCifg,
-        OReadsPreviousCell]
+        OReadsPreviousCell, IgnoresPeephole, IgnoresInputForget, IgnoresClip]

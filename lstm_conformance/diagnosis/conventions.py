@@ -594,9 +594,13 @@ def expected_outputs(spec: Spec, hyp: Hypothesis, record: Mapping[str, Any]) -> 
 
 def replaced_variant(spec: Spec, variant: Mapping[str, Any], patch: Mapping[str, Any]) -> dict:
     """`variant` with each feature in `patch` set to its value there (an object value is updated field by
-    field: {"clip": {"convention": "cell_state"}} keeps the threshold), checked against the spec."""
+    field: {"clip": {"convention": "cell_state"}} keeps the threshold; null drops the feature), checked
+    against the spec."""
     out = dict(variant)
     for feature, value in patch.items():
+        if value is None:  # it ignores the feature: the case's variant without it
+            out.pop(feature, None)
+            continue
         out[feature] = {**out[feature], **value} if isinstance(value, Mapping) and isinstance(out.get(feature), Mapping) \
             else value
     return check_variant(spec, out)
