@@ -34,6 +34,8 @@ from typing import Any
 
 import numpy as np
 
+from .features import CLIP_CONVENTIONS, COUPLINGS
+
 #: The keys a variant may hold, with the values lstm_impl accepts for each.
 VARIANT_KEYS: dict[str, str] = {
     "direction": "'reverse' or 'bidirectional'",
@@ -99,7 +101,7 @@ def check_variant(variant: Any, name: str = "variant") -> dict[str, Any]:
                 f"the base LSTM: leave 'direction' out for the forward direction"
             )
         allowed = {"direction": ("reverse", "bidirectional"), "lengths": ("zero_fill",),
-                   "empty_rows": ("zeros",), "coupling": ("input_forget", "cifg")}[key]
+                   "empty_rows": ("zeros",), "coupling": COUPLINGS}[key]
         if not isinstance(value, str) or value not in allowed:
             extra = {
                 "lengths": " (the only padding convention lstm_impl implements: y is 0 "
@@ -114,7 +116,7 @@ def check_variant(variant: Any, name: str = "variant") -> dict[str, Any]:
 
 def _check_clip(value: Any, where: str) -> dict[str, Any]:
     """{'convention': C, 'threshold': t} with C one of the three and t a finite number > 0."""
-    conventions = ("gate_preactivations", "activation_inputs", "cell_state")
+    conventions = CLIP_CONVENTIONS
     if not isinstance(value, Mapping) or set(value) != {"convention", "threshold"}:
         raise ValueError(f"{where}, but should be {{'convention': ..., 'threshold': ...}}")
     if value["convention"] not in conventions:

@@ -722,3 +722,25 @@ def test_base_model_structure_properties_and_new_names():
     y, (h_n, c_n) = model.forward_sequence(x, None, None, True, lengths=None)  # return_state stays positional
     np.testing.assert_array_equal(y, model.forward_sequence(x))
     assert h_n.shape == c_n.shape == (2, 3)
+
+
+@pytest.mark.parametrize("variant, words", [
+    ({"peephole": False}, "should be True"),
+    ({"coupling": "forget_input"}, "should be 'input_forget' or 'cifg'"),
+    ({"clip": {"convention": "cell", "threshold": 1.0}}, "convention should be one of"),
+    ({"clip": {"convention": "cell_state", "threshold": 0.0}}, "threshold should be a finite number > 0"),
+    ({"clip": {"convention": "cell_state"}}, "but should be {'convention': ..., 'threshold': ...}"),
+])
+def test_bad_cell_features_are_named(variant, words):
+    from lstm_impl import LSTM
+
+    with pytest.raises(ValueError) as info:
+        LSTM(2, 3, variant=variant)
+    assert words in str(info.value)
+
+
+def test_cell_feature_parameters_follow_the_variant():
+    from lstm_impl import LSTM
+
+    names = set(LSTM(2, 3, variant={"peephole": True, "coupling": "cifg"}, seed=0).params)
+    assert {"p_f", "p_o"} <= names and not {"W_i", "U_i", "b_i", "p_i"} & names

@@ -62,11 +62,7 @@ def case_list_file() -> Path:
 
 def load_case_list(path: str | Path | None = None, spec: Spec | None = None) -> list[CaseDef]:
     """Parse and check the case list."""
-    path = Path(path) if path is not None else case_list_file()
-    try:
-        data, _, _ = read_yaml_document(path, None, "the case list")
-    except SpecError as exc:
-        raise CaseListError(str(exc)) from None
+    path, data = _read(path)
     if data.get("schema") != CASE_LIST_SCHEMA:
         raise CaseListError(f"{path}: schema should be {CASE_LIST_SCHEMA!r}")
     defaults = data.get("defaults") or {}
@@ -117,13 +113,19 @@ def load_case_list(path: str | Path | None = None, spec: Spec | None = None) -> 
     return out
 
 
-def carry_over_points(path: str | Path | None = None) -> dict[str, list[int]]:
-    """The case list's `carry_over`: case id -> the steps k after which the state is carried over."""
+def _read(path: str | Path | None) -> tuple[Path, dict]:
+    """(the case list's path, its parsed document), or CaseListError."""
     path = Path(path) if path is not None else case_list_file()
     try:
         data, _, _ = read_yaml_document(path, None, "the case list")
     except SpecError as exc:
         raise CaseListError(str(exc)) from None
+    return path, data
+
+
+def carry_over_points(path: str | Path | None = None) -> dict[str, list[int]]:
+    """The case list's `carry_over`: case id -> the steps k after which the state is carried over."""
+    path, data = _read(path)
     points = data.get("carry_over") or {}
     if not isinstance(points, dict) or not all(
             isinstance(ks, list) and ks and all(isinstance(k, int) and not isinstance(k, bool) and k >= 1 for k in ks)
@@ -134,11 +136,7 @@ def carry_over_points(path: str | Path | None = None) -> dict[str, list[int]]:
 
 def case_subsets(path: str | Path | None = None) -> dict[str, list[str]]:
     """The case list's `subsets`: name -> the case ids it holds (each a case of the list)."""
-    path = Path(path) if path is not None else case_list_file()
-    try:
-        data, _, _ = read_yaml_document(path, None, "the case list")
-    except SpecError as exc:
-        raise CaseListError(str(exc)) from None
+    path, data = _read(path)
     subsets = data.get("subsets") or {}
     ids = {str(c.get("id")) for c in data.get("cases") or [] if isinstance(c, dict)}
     if not isinstance(subsets, dict) or not all(isinstance(v, list) and v and all(isinstance(i, str) for i in v)

@@ -507,32 +507,33 @@ def _state_index(arg: dict, outputs: Arrays, ctx: CaseContext | None) -> Arrays:
     return out
 
 
-def _zero_past_lengths(names: list, outputs: Arrays, ctx: CaseContext | None) -> Arrays:
-    # its all-steps output past each row's length is not zero: zero it
+def _past_lengths(names: list, outputs: Arrays, ctx: CaseContext | None,
+                  fix: Callable[[np.ndarray, int, int], None]) -> Arrays:
+    """Each named all-steps output, copied, with fix(a, b, n) applied to every row b of length n."""
     ctx = _need(ctx)
     out = dict(outputs)
     for name in names:
         a = np.array(outputs[name])
-        lengths = _lengths_or_T(ctx, a)
-        for b, n in enumerate(lengths):
-            a[n:, b] = 0
+        for b, n in enumerate(_lengths_or_T(ctx, a)):
+            fix(a, b, n)
         out[name] = a
     return out
+
+
+def _zero_past_lengths(names: list, outputs: Arrays, ctx: CaseContext | None) -> Arrays:
+    # its all-steps output past each row's length is not zero: zero it
+    def zero(a: np.ndarray, b: int, n: int) -> None:
+        a[n:, b] = 0
+    return _past_lengths(names, outputs, ctx, zero)
 
 
 def _repeated_past_lengths(names: list, outputs: Arrays, ctx: CaseContext | None) -> Arrays:
     # past each row's length it repeats the row's last valid output (0 for a row of length 0): subtract
     # that, so a true repetition reads 0 (as the spec's y does there) and anything else stays visible
-    ctx = _need(ctx)
-    out = dict(outputs)
-    for name in names:
-        a = np.array(outputs[name])
-        lengths = _lengths_or_T(ctx, a)
-        for b, n in enumerate(lengths):
-            if n > 0:
-                a[n:, b] -= a[n - 1, b]
-        out[name] = a
-    return out
+    def unrepeat(a: np.ndarray, b: int, n: int) -> None:
+        if n > 0:
+            a[n:, b] -= a[n - 1, b]
+    return _past_lengths(names, outputs, ctx, unrepeat)
 
 
 def _initial_state_for_empty_rows(arg: dict, outputs: Arrays, ctx: CaseContext | None) -> Arrays:
