@@ -15,7 +15,7 @@ from lstm_conformance.run.adapters import AdapterError
 from lstm_conformance.judge.declared import derived_conventions, resolve
 from lstm_conformance.run.runner import run_conformance
 from lstm_conformance.spec.loader import SpecError, spec_from_data
-from tests.conftest import ALL_IDS, GOLDEN_FLAGS, GOLDEN_VARIANTS
+from tests.conftest import ALL_IDS, GOLDEN_VARIANTS
 
 
 def ids(**want) -> list[str]:

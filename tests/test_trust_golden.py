@@ -18,7 +18,6 @@ from typing import Iterator
 import pytest
 import yaml
 
-from lstm_conformance.cases import golden
 from lstm_conformance.cases.case_list import CaseListError, load_case_list
 from lstm_conformance.cases.golden import GoldenError, load_golden
 from lstm_conformance.spec.loader import SpecError, load_spec

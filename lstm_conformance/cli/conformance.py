@@ -14,7 +14,7 @@ from ..report import tables as report
 from ..run.adapters import BUILTIN, AdapterError
 from ..judge.compare import DTYPES
 from ..run.runner import FAIL, HARNESS_ERRORS, add_run_options, check_timeout, run_conformance, selected_patterns
-from ..spec.loader import SpecError, load_spec
+from ..spec.loader import load_spec
 
 EXIT_PASS, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 

@@ -24,7 +24,7 @@ import numpy as np
 from .. import paths
 from ..packing.convert import from_packing, to_packing, without_run_time_constants
 from ..spec.cell import all_feature_parameters
-from ..spec.loader import Spec, SpecError, dim_products, eval_dim, read_yaml_document, spec_from_data
+from ..spec.loader import Spec, SpecError, eval_dim, read_yaml_document, spec_from_data
 from ..spec.variants import (Structure, VariantError, array_dtype, cell_bases, check_variant, names_of,
                              parameter_name, parameter_names, structure)
 

@@ -17,7 +17,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from ..run.adapters import AdapterError
-from ..diagnosis.conventions import FEED_INPUTS, READ, Hypothesis, _checked, _condition_holds, case_context, feed, read
+from ..diagnosis.conventions import FEED_INPUTS, READ, Hypothesis, _checked, case_context, feed, read
 from ..cases.golden import GoldenCase
 from ..spec.loader import Spec, SpecError
 

@@ -559,9 +559,9 @@ def _check_cell_features(spec: Spec, fail, functions: set) -> None:
             if fields.get("convention", {}).get("type") != "string" or "values" not in feature:
                 raise fail(base + ("fields",), "an object feature needs a string field `convention` naming one of "
                                                "its `values`")
-            for alias, field in feature.get("binds", {}).items():
-                if fields.get(field, {}).get("type") != "number":
-                    raise fail(base + ("binds", alias), f"{field!r} is not a number field of the feature")
+            for alias, bound in feature.get("binds", {}).items():
+                if fields.get(bound, {}).get("type") != "number":
+                    raise fail(base + ("binds", alias), f"{bound!r} is not a number field of the feature")
         parts = [(base, feature)] + [(base + ("values", v), e) for v, e in (feature.get("values") or {}).items()]
         for where, part in parts:
             for pname, entry in part.get("parameters", {}).items():
@@ -576,7 +576,7 @@ def _check_cell_features(spec: Spec, fail, functions: set) -> None:
                     raise fail(where + ("removes", k), f"{pname!r} is not a parameter of the spec or of a feature")
             for key, text in part.get("edits", {}).items():
                 if GATE in text and GATE not in key:
-                    raise fail(where + ("edits", key), f"{{gate}} in the definition needs {{gate}} in the key")
+                    raise fail(where + ("edits", key), "{gate} in the definition needs {gate} in the key")
                 for eq, etext in expand_edits(spec, {key: text}).items():
                     if eq not in d["step"]["equations"]:
                         raise fail(where + ("edits", key), f"{eq!r} is not an equation of the step")
