@@ -42,7 +42,7 @@ def test_round_trip(spec, packing, H, I, seed):
 
 def _eval(d, H, I):
     from lstm_conformance.spec.loader import eval_dim
-    return eval_dim(d, {"H": H, "I": I})
+    return eval_dim(d, {"H": H, "I": I, "P": H})
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16])
@@ -98,7 +98,7 @@ def test_extra_copies_are_summed_on_import(spec):
 
 def test_dims_are_inferred_from_multiples_and_sums(spec):
     lay = spec.packings["tf1"]
-    assert infer_dims(spec, {("tensor", "kernel"): (7, 8), ("tensor", "bias"): (8,)}, lay) == {"H": 2, "I": 5}
+    assert infer_dims(spec, {("tensor", "kernel"): (7, 8), ("tensor", "bias"): (8,)}, lay) == {"H": 2, "I": 5, "P": 2}
 
 
 def test_wrong_shapes_are_named(spec):
@@ -144,3 +144,19 @@ def test_the_onnx_peephole_tensor_holds_i_o_f_and_round_trips(spec):
         np.testing.assert_array_equal(back[name], value)
     with pytest.raises(ValueError, match="but not"):
         to_packing(spec, "onnx", {**params, "p_i": np.zeros(3)})
+
+
+def test_torch_projection_round_trips_with_its_own_width(spec):
+    """proj_size: weight_hh is (4H, P) and weight_hr_l0 (P, H) holds W_proj; P is read off them, not taken as H."""
+    rng = np.random.default_rng(7)
+    H, I, P = 4, 3, 2
+    dims = {"H": H, "I": I, "P": P}
+    params = {n: rng.standard_normal(spec.shape_of("parameters", n, dims)) for n in spec.parameter_names}
+    params["W_proj"] = rng.standard_normal((P, H))
+    tensors = to_packing(spec, "torch", params)
+    assert tensors["weight_hh_l0"].shape == (4 * H, P) and tensors["weight_hr_l0"].shape == (P, H)
+    np.testing.assert_array_equal(tensors["weight_hr_l0"], params["W_proj"])
+    back = from_packing(spec, "torch", tensors)
+    assert sorted(back) == sorted(params)
+    for name in params:
+        np.testing.assert_array_equal(back[name], params[name], err_msg=name)

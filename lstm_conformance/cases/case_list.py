@@ -1,6 +1,7 @@
 """The golden case list (golden/case_list.yaml) and its seeded input generator."""
 from __future__ import annotations
 
+import math
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,7 +14,8 @@ from ..spec.loader import Spec, SpecError, read_yaml_document
 from ..spec.variants import VariantError, array_dtype, array_shape, cell_bases, check_variant, names_of, parameters
 
 CASE_LIST_SCHEMA = "lstm-case-list/1"
-ROLE_ALIASES = {"input_weight": "W", "recurrent_weight": "U", "bias": "b", "peephole": "p"}
+ROLE_ALIASES = {"input_weight": "W", "recurrent_weight": "U", "bias": "b", "peephole": "p", "layer_norm": "ln",
+                "projection": "W_proj", "projection_bias": "b_proj"}
 DISTRIBUTIONS = ("uniform", "magnitude")
 EXACT_IN = {"float64": np.float64, "float32": np.float32}
 
@@ -31,6 +33,8 @@ FLAG_TEXT = {
     "zero_length_row": "some row has length 0",
     "past_boundaries": "B, I or H past a SIMD or tile boundary (> 8, 16, 32, 64 or 128, not a multiple of 8), or T >= 200",
     "clip_binds": "every quantity a clipping feature edits sits at +threshold and at -threshold at some step",
+    "crosses_breakpoints": "every piecewise activation the variant picks takes every branch of its definition "
+                           "(both sides of each where, min and max) at some step",
 }
 # Padding (x past a row's length) is filled from this distribution unless the case list's defaults
 # say otherwise: large and non-zero, so that an implementation that reads padding fails.
@@ -265,6 +269,8 @@ def check_case(case: CaseDef, spec: Spec, inputs: dict, params: dict, trace: lis
     }
     if "clip_binds" in case.flags:
         checks["clip_binds"] = _edits_bind(spec, case.variant, trace)
+    if "crosses_breakpoints" in case.flags:
+        checks["crosses_breakpoints"] = _crosses_breakpoints(spec, case.variant, trace)
     for flag in case.flags:
         if not checks[flag]:
             problems.append(f"flag {flag} promises {FLAG_TEXT[flag]}, which the case does not keep")
@@ -276,8 +282,9 @@ def _edits_bind(spec: Spec, variant: dict, trace: list[dict]) -> bool:
     a convention that clips something else, or nothing, gives other numbers)."""
     from ..spec.cell import bound_numbers, cell_features, chosen, expand_edits
 
-    bounds = set(bound_numbers(spec, variant).values())
-    edited = [eq for name, feature in cell_features(spec).items() if name in variant and feature.get("binds")
+    numbers = bound_numbers(spec, variant)
+    bounds = set(numbers.values())
+    edited = [eq for name, feature in cell_features(spec).items() if name in variant and set(feature.get("binds", {})) & set(numbers)
               for edits in chosen(feature, variant[name])["edits"] for eq in expand_edits(spec, edits)]
     if not bounds or not edited:
         return False
@@ -286,6 +293,77 @@ def _edits_bind(spec: Spec, variant: dict, trace: list[dict]) -> bool:
         if not any(b in values and -b in values for b in bounds):
             return False
     return True
+
+
+def _crosses_breakpoints(spec: Spec, variant: dict, trace: list[dict]) -> bool:
+    """Every activation a feature binds, in every run, takes every branch of every where, min and max in its
+    definition on the arguments the trace shows it (an equation name passed to the bound function)."""
+    import ast
+
+    from ..spec.cell import activation_by_onnx_name, bound_functions, cell_features, chosen, expand_edits
+    from ..spec.expressions import evaluate, parse_expression
+
+    by_onnx = activation_by_onnx_name(spec)
+    runs = sorted({step.get("run", 0) for step in trace})
+    found_piecewise = False
+    for run in runs:
+        steps = [step for step in trace if step.get("run", 0) == run]
+        for alias, value in bound_functions(spec, variant, run).items():
+            args = [node.args[0].id
+                    for name, feature in cell_features(spec).items() if name in variant
+                    for edits in chosen(feature, variant[name])["edits"]
+                    for text in expand_edits(spec, edits).values()
+                    for node in ast.walk(parse_expression(text.replace("{previous}", "(0)")).tree)
+                    if isinstance(node, ast.Call) and node.func.id == alias and isinstance(node.args[0], ast.Name)]
+            name = by_onnx[value["name"]]
+            numbers = {k: float(value[k]) for k in spec.data["activations"][name].get("takes", [])}
+            definition = spec.activations[name]
+            taken: set[tuple[int, bool]] = set()
+            calls: list[int] = []
+
+            def branch(kind: str):
+                def fn(*a):
+                    k = len(calls)
+                    calls.append(k)
+                    if kind == "where":
+                        taken.add((k, bool(a[0])))
+                        return a[1] if a[0] else a[2]
+                    pick = (a[0] <= a[1]) if kind == "min" else (a[0] >= a[1])
+                    taken.add((k, pick if a[0] != a[1] else None))
+                    return a[0] if pick else a[1]
+                return fn
+            fns = {"where": branch("where"), "min": branch("min"), "max": branch("max"), "exp": math.exp,
+                   "abs": abs, "log": math.log, "sqrt": math.sqrt}
+            ops = _FloatOps()
+            for step in steps:
+                for arg in args:
+                    for z in step.get(arg, []):
+                        calls.clear()
+                        try:
+                            evaluate(definition, {**numbers, "z": z}, ops, fns)
+                        except OverflowError:
+                            pass
+            sites = {k for k, _ in taken}
+            if sites:
+                found_piecewise = True
+            if any((k, True) not in taken or (k, False) not in taken for k in sites):
+                return False
+    return found_piecewise
+
+
+class _FloatOps:
+    """Plain float arithmetic for evaluating an activation's definition on one number."""
+
+    def const(self, v): return float(v)
+    def add(self, a, b): return a + b
+    def sub(self, a, b): return a - b
+    def mul(self, a, b): return a * b
+    def div(self, a, b): return a / b
+    def neg(self, a): return -a
+    def le(self, a, b): return a <= b
+    def lt(self, a, b): return a < b
+    def ge(self, a, b): return a >= b
+    def gt(self, a, b): return a > b
 
 
 def length_flags(spec: Spec, inputs: dict, dims: dict[str, int]) -> dict[str, bool]:

@@ -12,7 +12,7 @@ import numpy as np
 
 from ..packing.packings import Block, Extra, Packing, Param, block_shape, fits, leaves
 from ..spec.cell import all_feature_parameters
-from ..spec.loader import Spec, dim_terms, eval_dim
+from ..spec.loader import Spec, dim_products, dim_terms, eval_dim
 
 
 class ConversionError(ValueError):
@@ -147,7 +147,13 @@ def infer_dims(spec: Spec, shapes: Mapping[tuple[str, str], tuple[int, ...]], pa
             if (n - rest) % coef == 0 and n - rest >= 0:
                 votes.setdefault(u, []).append((n - rest) // coef)
         if not votes:
-            break
+            defaulted = {n: e["default"] for n, e in spec.data["dimensions"].items()
+                         if "default" in e and n not in dims and n in {name for t, _, _ in equations for _, name in t}}
+            solvable = {n: d for n, d in defaulted.items() if all(x in dims for _, xs in dim_products(d) for x in xs)}
+            if not solvable:
+                break
+            dims.update({n: eval_dim(d, dims) for n, d in solvable.items()})  # P + I with P unknown: P = H
+            continue
         for u, values in votes.items():
             dims[u] = max(set(values), key=values.count)  # the value most arrays agree on
     bad = set()

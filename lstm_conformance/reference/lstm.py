@@ -8,7 +8,7 @@ from typing import Any, Callable, Mapping
 
 from ..spec.expressions import Expression, evaluate, parse_expression
 from ..spec.loader import Spec, eval_dim
-from ..spec.cell import bound_numbers, equations_for, evaluation_order
+from ..spec.cell import activation_by_onnx_name, bound_functions, bound_numbers, equations_for, evaluation_order
 from ..spec.variants import (Structure, VariantError, array_dtype, array_shape, cell_bases, names_of, parameter_name,
                              parameter_names, parameter_shapes, structure)
 from ..reference import scalar_math
@@ -52,17 +52,43 @@ def _backend(spec: Spec, mode: str) -> tuple[ListOps, dict[str, Callable], Calla
         to_number, to_float = float, float
     else:
         raise ReferenceError_(f"mode={mode!r}, but should be one of {MODES}")
-    for name, definition in spec.activations.items():
-        if mode == "float" and name in scalar_math.FLOAT_KERNELS:
-            scalar_fns[name] = scalar_math.FLOAT_KERNELS[name]
-        else:
-            scalar_fns[name] = _activation(definition, ops, dict(scalar_fns))
     functions = {name: (lambda fn: (lambda a: apply(fn, a)))(fn) for name, fn in scalar_fns.items()}
     functions.update({name: (lambda fn: (lambda a, b: elementwise(fn, a, b)))(fn) for name, fn in BINARY.items()})
     functions["where"] = lambda cond, a, b: elementwise(lambda c, pair: pair[0] if c else pair[1], cond,
                                                         elementwise(lambda p, q: (p, q), a, b))
     functions["mean"] = lambda v: _mean(v, ops)
+    plain = dict(functions)  # what an activation's definition may call
+    for name in spec.activations:
+        if not spec.data["activations"][name].get("takes"):
+            functions[name] = _vectorized(activation_function(spec, name, mode, ops, plain))
     return ops, functions, to_number, to_float
+
+
+def activation_function(spec: Spec, name: str, mode: str, ops: ListOps, functions: dict,
+                        numbers: Mapping[str, Any] | None = None) -> Callable:
+    """The scalar function of activation `name` with its alpha and beta (`numbers`, already in the mode's
+    number type): the float kernel of that name in float mode, else the spec's definition."""
+    numbers = dict(numbers or {})
+    if mode == "float" and name in scalar_math.FLOAT_KERNELS:
+        kernel = scalar_math.FLOAT_KERNELS[name]
+        return lambda z: kernel(z, **numbers)
+    return _activation(spec.activations[name], ops, functions, numbers)
+
+
+def _vectorized(fn: Callable) -> Callable:
+    return lambda a: apply(fn, a)
+
+
+def slot_functions(spec: Spec, variant: Mapping[str, Any], run: int, mode: str, ops: ListOps, functions: dict,
+                   to_number: Callable[[float], Any]) -> dict[str, Callable]:
+    """The functions a variant binds for run `run` (activations: gate_activation -> HardSigmoid(0.2, 0.5))."""
+    by_onnx = activation_by_onnx_name(spec)
+    out = {}
+    for alias, value in bound_functions(spec, variant, run).items():
+        name = by_onnx[value["name"]]
+        numbers = {k: to_number(value[k]) for k in spec.data["activations"][name].get("takes", [])}
+        out[alias] = _vectorized(activation_function(spec, name, mode, ops, functions, numbers))
+    return out
 
 
 def _mean(v: Any, ops: ListOps) -> Any:
@@ -80,20 +106,24 @@ def _mean(v: Any, ops: ListOps) -> Any:
 BINARY: dict[str, Callable[[Any, Any], Any]] = {"min": min, "max": max}
 
 
-def _activation(definition: Expression, ops: ListOps, functions: dict[str, Callable]) -> Callable:
-    """A scalar function that evaluates the spec's definition with z bound to its argument.
+def _activation(definition: Expression, ops: ListOps, functions: dict[str, Callable],
+                numbers: Mapping[str, Any] | None = None) -> Callable:
+    """A scalar function that evaluates the spec's definition with z bound to its argument (and alpha, beta
+    to `numbers`).
 
     In decimal mode a small |z| gets extra digits, as many as it has leading zeros:
     a definition such as (1 - exp(-2z)) / (1 + exp(-2z)) cancels that many digits
     away, and the result must still be right to the last float64 bit.
     """
+    numbers = dict(numbers or {})
+
     def activation(z: Any) -> Any:
         if isinstance(z, decimal.Decimal) and z and z.adjusted() < 0:
             with decimal.localcontext() as ctx:
                 ctx.prec += -z.adjusted()
-                result = evaluate(definition, {"z": z}, ops, functions)
+                result = evaluate(definition, {**numbers, "z": z}, ops, functions)
             return +result  # rounded back to the working precision
-        return evaluate(definition, {"z": z}, ops, functions)
+        return evaluate(definition, {**numbers, "z": z}, ops, functions)
     return activation
 
 
@@ -134,8 +164,10 @@ def run_reference(spec: Spec, inputs: Mapping[str, list], params: Mapping[str, l
         p = {name: _convert(params[name], to_number, name) for name in params}
         xs = {name: _convert(inputs[name], to_number, name) for name in names_of(spec, "inputs", variant)
               if array_dtype(spec, "inputs", name) is None}
-        bound = {name: to_number(value) for name, value in bound_numbers(spec, variant).items()}  # clip_threshold
-        step = Step(spec, equations, ops, functions, to_float, trace, bound)
+        per_run = [({name: to_number(value) for name, value in bound_numbers(spec, variant, run).items()},
+                    slot_functions(spec, variant, run, mode, ops, functions, to_number))
+                   for run in range(st.D)]  # (clip_threshold ..., gate_activation ...) of each run
+        step = Step(spec, equations, ops, functions, to_float, trace, per_run)
         return _run_stack(spec, st, step, variant, dims, p, xs, lengths)
 
 
@@ -188,13 +220,20 @@ class Step:
     """The spec's step equations for one batch row, with the backend that evaluates them."""
 
     def __init__(self, spec: Spec, equations: dict[str, Expression], ops: ListOps, functions: dict,
-                 to_float: Callable[[Any], float], trace: list | None, bound: dict | None = None) -> None:
-        self.spec, self.equations, self.ops, self.functions = spec, equations, ops, functions
-        self.to_float, self.trace, self.bound = to_float, trace, dict(bound or {})
+                 to_float: Callable[[Any], float], trace: list | None,
+                 per_run: list[tuple[dict, dict]] | None = None) -> None:
+        self.spec, self.equations, self.ops, self.base_functions = spec, equations, ops, functions
+        self.to_float, self.trace, self.per_run = to_float, trace, per_run or [({}, {})]
+        self.use_run(0)
         self.state_spec = spec.data["step"]["state"]
         roots = [e["next"] for e in self.state_spec.values()] + [e["from"] for e in spec.data["outputs"].values()]
         self.order = evaluation_order(equations, roots)  # only what the state and the outputs need
         self.traced = preactivations(spec, {n: equations[n] for n in self.order}) if trace is not None else {}
+
+    def use_run(self, run: int) -> None:
+        """Bind what the variant binds for run `run`: its numbers and its functions."""
+        self.bound, slots = self.per_run[run]
+        self.functions = {**self.base_functions, **slots}
 
     def __call__(self, params: dict, x_t: dict, state: dict, where: dict) -> dict:
         """One step: the value of every equation it needs, from the parameters, this step's inputs and the state."""
@@ -240,7 +279,7 @@ def _run_stack(spec: Spec, st: Structure, step: Step, variant: dict, dims: dict[
     T, B = dims["T"], dims["B"]
     outputs_spec = spec.data["outputs"]
     all_steps = [n for n, e in outputs_spec.items() if e["take"] == "all_steps"]
-    layer_input = xs["x"]  # (T, B, I); then (T, B, D*H)
+    layer_input = xs["x"]  # (T, B, I); then (T, B, D*P)
     finals: dict[str, list] = {n: [] for n, e in outputs_spec.items() if e["take"] != "all_steps"}
     per_step: dict[str, list] = {}
     for layer in range(st.L):
@@ -249,6 +288,7 @@ def _run_stack(spec: Spec, st: Structure, step: Step, variant: dict, dims: dict[
             index = eval_dim(spec.data["structure"]["state_index"], {"layer": layer, "run": run, "D": st.D, "L": st.L})
             params = {base: p[parameter_name(spec, st, base, layer, run)] for base in cell_bases(spec, variant)}
             init = [{s: _initial(xs[e["init"]], st, index, b) for s, e in step.state_spec.items()} for b in range(B)]
+            step.use_run(run)
             values, final = run_one(step, params, layer_input, init, lengths, direction == "reverse",
                                     {"layer": layer, "run": run})
             runs_values.append(values)
@@ -256,7 +296,7 @@ def _run_stack(spec: Spec, st: Structure, step: Step, variant: dict, dims: dict[
                 finals[name].append([_final(spec, st, name, final[b], lengths[b], step.ops) for b in range(B)])
         per_step = {}
         for name in all_steps:
-            width = array_shape(spec, "outputs", name, variant, dims)[-1] // st.D  # one run's part of (.., D*H)
+            width = array_shape(spec, "outputs", name, variant, dims)[-1] // st.D  # one run's part of (.., D*P)
             source = outputs_spec[name]["from"]
             per_step[name] = [[_concat([_step_value(v[t][b], source, width, step.ops) for v in runs_values])
                                for b in range(B)] for t in range(T)]

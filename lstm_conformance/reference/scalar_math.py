@@ -39,6 +39,22 @@ def float_tanh(z: float) -> float:
     return math.tanh(z)
 
 
-# Float-mode kernels for activations the spec defines; the tests check each
-# against the spec's definition evaluated in decimal mode.
-FLOAT_KERNELS = {"sigmoid": float_sigmoid, "tanh": float_tanh}
+def float_scaled_tanh(z: float, alpha: float, beta: float) -> float:
+    return alpha * math.tanh(beta * z)
+
+
+def float_elu(z: float, alpha: float) -> float:
+    """z for z >= 0, else alpha * (exp(z) - 1): exp only ever sees z < 0."""
+    return z if z >= 0.0 else alpha * math.expm1(z)
+
+
+def float_softplus(z: float) -> float:
+    """log(1 + exp(z)) without overflow: max(z, 0) + log1p(exp(-|z|))."""
+    return max(z, 0.0) + math.log1p(math.exp(-abs(z)))
+
+
+# Float-mode kernels for activations whose definition would overflow or lose digits in floats; the
+# tests check each against the spec's definition evaluated in decimal mode. They take the activation's
+# alpha and beta as keywords, as the spec names them.
+FLOAT_KERNELS = {"sigmoid": float_sigmoid, "tanh": float_tanh, "scaled_tanh": float_scaled_tanh,
+                 "elu": float_elu, "softplus": float_softplus}

@@ -21,7 +21,7 @@ def cell_features(spec: Any) -> dict[str, dict]:
 
 
 def _edits_anything(feature: Mapping[str, Any]) -> bool:
-    keys = ("parameters", "removes", "edits")
+    keys = ("parameters", "removes", "edits", "disables")
     return any(k in feature for k in keys) or any(k in v for v in (feature.get("values") or {}).values()
                                                   for k in keys if isinstance(v, dict))
 
@@ -31,10 +31,11 @@ def chosen(feature: Mapping[str, Any], value: Any) -> dict:
     (a string value, or an object's `convention`)."""
     key = value.get("convention") if isinstance(value, Mapping) else value
     picked = (feature.get("values") or {}).get(key, {}) if isinstance(key, str) else {}
-    out: dict[str, Any] = {"parameters": {}, "removes": [], "edits": []}
+    out: dict[str, Any] = {"parameters": {}, "removes": [], "edits": [], "disables": []}
     for part in (feature, picked):
         out["parameters"].update(part.get("parameters", {}))
         out["removes"] += part.get("removes", [])
+        out["disables"] += part.get("disables", [])
         if "edits" in part:
             out["edits"].append(part["edits"])
     return out
@@ -74,17 +75,58 @@ def equations_for(spec: Any, variant: Mapping[str, Any]) -> dict[str, Expression
             for n, t in texts.items()}
 
 
-def bound_numbers(spec: Any, variant: Mapping[str, Any]) -> dict[str, float]:
-    """The names object-valued features bind for the equations: {"clip_threshold": 3.0}."""
+VALUE = "value"  # what a number feature's `binds` names: the feature's own value
+
+
+def bound_values(spec: Any, variant: Mapping[str, Any], run: int = 0) -> dict[str, Any]:
+    """The names features bind for the equations of run `run` (its index in the direction's runs):
+    {"clip_threshold": 3.0, "proj_threshold": 0.5, "gate_activation": {"name": "HardSigmoid", ...}}. A
+    per-run feature given as a list binds its entry for the run."""
     out = {}
     for name, feature in spec.data["features"].items():
-        if name in variant and isinstance(variant[name], Mapping):
-            out.update({alias: variant[name][field] for alias, field in feature.get("binds", {}).items()})
+        if name not in variant or "binds" not in feature:
+            continue
+        value = variant[name]
+        if isinstance(value, list):
+            value = value[run]
+        for alias, field in feature["binds"].items():
+            out[alias] = value if field == VALUE else value[field]
     return out
 
 
+def bound_numbers(spec: Any, variant: Mapping[str, Any], run: int = 0) -> dict[str, float]:
+    """The numbers among bound_values: {"clip_threshold": 3.0}."""
+    return {k: v for k, v in bound_values(spec, variant, run).items() if not isinstance(v, Mapping)}
+
+
+def bound_functions(spec: Any, variant: Mapping[str, Any], run: int = 0) -> dict[str, Mapping[str, Any]]:
+    """The activations among bound_values: {"gate_activation": {"name": "HardSigmoid", "alpha": .., "beta": ..}}."""
+    return {k: v for k, v in bound_values(spec, variant, run).items() if isinstance(v, Mapping)}
+
+
+def function_aliases(spec: Any) -> set[str]:
+    """The names that stand for a function an object feature's activation field picks."""
+    return {alias for f in spec.data["features"].values() for alias, field in f.get("binds", {}).items()
+            if f.get("fields", {}).get(field, {}).get("type") == "activation"}
+
+
 def all_bound_names(spec: Any) -> set[str]:
-    return {alias for f in spec.data["features"].values() for alias in f.get("binds", {})}
+    """The names that stand for a number a feature binds."""
+    return {alias for f in spec.data["features"].values() for alias in f.get("binds", {})} - function_aliases(spec)
+
+
+def disabled_invariants(spec: Any, variant: Mapping[str, Any]) -> set[str]:
+    """The invariants the variant's features say no longer hold (their `disables`)."""
+    out: set[str] = set()
+    for name, feature in spec.data["features"].items():
+        if name in variant:
+            out |= set(chosen(feature, variant[name])["disables"])
+    return out
+
+
+def activation_by_onnx_name(spec: Any) -> dict[str, str]:
+    """An activation's onnx name -> its name in the spec's `activations`."""
+    return {e["onnx"]: n for n, e in spec.data["activations"].items() if "onnx" in e}
 
 
 def cell_parameters(spec: Any, variant: Mapping[str, Any]) -> dict[str, dict]:

@@ -16,14 +16,14 @@ import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import yaml
 
 from .. import paths
 from ..packing.packings import Packing, PackingError, block_shape, fits, parse_packing
-from ..spec.cell import (GATE, PREVIOUS, all_bound_names, all_feature_parameters, bound_numbers, cell_features,
-                        cell_parameters, chosen, equations_for, evaluation_order, expand_edits)
+from ..spec.cell import (GATE, PREVIOUS, VALUE, all_bound_names, all_feature_parameters, bound_numbers, cell_features,
+                        cell_parameters, chosen, equations_for, evaluation_order, expand_edits, function_aliases)
 from ..spec.expressions import (Expression, ExpressionError, ShapeOps, binary_shape_function,
                                 elementwise_shape_function, evaluate, mean_shape_function, parse_expression,
                                 where_shape_function)
@@ -141,8 +141,18 @@ class Spec:
         return float(tols[dtype]["atol"]), float(tols[dtype]["rtol"])
 
     def shape_of(self, kind: str, name: str, dims: dict[str, int]) -> tuple[int, ...]:
-        """Concrete shape of an input, parameter or output for the given dims."""
-        return tuple(eval_dim(d, dims) for d in self.data[kind][name]["shape"])
+        """Concrete shape of an input, parameter or output for the given dims (a dimension with a `default`
+        that `dims` leaves out takes it: P is H without a projection)."""
+        full = self.with_defaults(dims)
+        return tuple(eval_dim(d, full) for d in self.data[kind][name]["shape"])
+
+    def with_defaults(self, dims: dict[str, int]) -> dict[str, int]:
+        """`dims` with every dimension that has a `default` and is not given set to it (P = H)."""
+        full = dict(dims)
+        for name, e in self.data["dimensions"].items():
+            if "default" in e and name not in full:
+                full[name] = eval_dim(e["default"], full)
+        return full
 
     def invariants(self) -> list[dict]:
         return list(self.data["invariants"])
@@ -319,14 +329,20 @@ def _check_semantics(spec: Spec, fail) -> None:
     activation_names = set(d["activations"])
     for name, entry in d["activations"].items():
         expr = _parse(entry["definition"], ("activations", name, "definition"), fail)
-        unknown = expr.names - {"z"}
+        allowed = {"z", *entry.get("takes", [])}
+        unknown = expr.names - allowed
         if unknown:
             raise fail(("activations", name, "definition"),
-                       f"an activation may use only its argument z, found {sorted(unknown)}")
-        if expr.functions - BUILTIN_FUNCTIONS:
+                       f"an activation may use only its argument z and the numbers it `takes` {sorted(allowed - {'z'})}, "
+                       f"found {sorted(unknown)}")
+        callable_here = BUILTIN_FUNCTIONS | BINARY_FUNCTIONS | {"where"}
+        if expr.functions - callable_here:
             raise fail(("activations", name, "definition"),
-                       f"an activation may call only {sorted(BUILTIN_FUNCTIONS)}, found {sorted(expr.functions - BUILTIN_FUNCTIONS)}")
+                       f"an activation may call only {sorted(callable_here)}, found {sorted(expr.functions - callable_here)}")
         spec.activations[name] = expr
+    onnx_names = [e["onnx"] for e in d["activations"].values() if "onnx" in e]
+    if len(set(onnx_names)) != len(onnx_names):
+        raise fail(("activations",), f"two activations share an onnx name: {sorted(onnx_names)}")
     for gate, entry in d["gates"].items():
         if entry["activation"] not in activation_names:
             raise fail(("gates", gate, "activation"),
@@ -372,7 +388,7 @@ def _check_semantics(spec: Spec, fail) -> None:
             raise fail(("step", "equations", gate), f"gate {gate!r} has activation {entry['activation']!r} in gates, "
                        f"but its equation applies {called or 'no activation'} at the top")
     _dry_run(spec, fail)
-    _check_cell_features(spec, fail, functions)
+    _check_cell_features(spec, fail, functions | function_aliases(spec))
     _check_packings(spec, fail)
     step_names = set(spec.equations) | set(state) | set(d["parameters"]) | per_step_inputs
     output_names = set(d["outputs"]) | set(d["inputs"]) | set(d["dimensions"])
@@ -494,6 +510,7 @@ def _check_packings(spec: Spec, fail) -> None:
 
 # distinct sizes, so that a swapped dimension shows in the dry run
 _DRY_DIMS = {"T": 7, "B": 5, "I": 3, "H": 2, "D": 1, "L": 1}  # D, L: one layer, one run (the step's own shapes)
+_DRY_SIZE = 4  # an integer cell feature's value in the dry runs (proj_size: P differs from H)
 
 
 def _row_shape(shape: list, drop: Sequence[str], dims: dict[str, int]) -> tuple[int, ...]:
@@ -510,7 +527,8 @@ def _shape_functions(spec: Spec) -> dict:
     return functions
 
 
-def _dry_run_equations(spec: Spec, equations: dict, env: dict, dims: dict, fail, keypath: tuple) -> None:
+def _dry_run_equations(spec: Spec, equations: dict, env: dict, dims: dict, fail, keypath: tuple,
+                       functions: dict | None = None) -> None:
     """Evaluate on shapes, in dependency order, the equations the next state and the outputs need."""
     roots = [e["next"] for e in spec.data["step"]["state"].values()] + [e["from"] for e in spec.data["outputs"].values()]
     try:
@@ -523,20 +541,37 @@ def _dry_run_equations(spec: Spec, equations: dict, env: dict, dims: dict, fail,
             raise fail(keypath + (name,), f"{equations[name].text!r} reads {sorted(missing)}, which this variant "
                                           f"does not have [dims {dims}]")
         try:
-            env[name] = evaluate(equations[name], env, ShapeOps(), _shape_functions(spec))
+            env[name] = evaluate(equations[name], env, ShapeOps(), functions or _shape_functions(spec))
         except ExpressionError as exc:
             raise fail(keypath + (name,), f"{exc} [dims {dims}]") from None
 
 
-def _feature_options(feature: dict) -> list:
+def _feature_options(spec: Spec, feature: dict) -> list:
     """One value per way a cell feature can be set (its default excluded), for the dry runs."""
     kind = feature["type"]
     if kind == "boolean":
         return [True]
+    if kind == "number":
+        return [1.0]
+    if kind == "integer":
+        return [_DRY_SIZE]
     if kind == "object":
-        numbers = {f: 1.0 for f, e in feature.get("fields", {}).items() if e["type"] == "number"}
-        return [{"convention": v, **numbers} for v in feature["values"]]
+        fields = feature.get("fields", {})
+        some = next(e["onnx"] for e in spec.data["activations"].values() if "onnx" in e)
+        plain = {f: 1.0 if e["type"] == "number" else {"name": some, "alpha": 0, "beta": 0}
+                 for f, e in fields.items() if e["type"] != "string"}
+        return [{"convention": v, **plain} for v in feature["values"]] if "values" in feature else [plain]
     return [v for v in feature.get("values", {}) if v != feature.get("default")]
+
+
+def _dry_dims(spec: Spec, variant: Mapping[str, Any]) -> dict[str, int]:
+    """Distinct sizes for the dry runs; a dimension a feature sizes takes the feature's value, or its default."""
+    d = spec.data
+    dims = {name: _DRY_DIMS.get(name, 11 + i) for i, name in enumerate(d["dimensions"])}
+    for name, e in d["dimensions"].items():
+        if "default" in e:
+            dims[name] = variant[e["from"]] if e["from"] in variant else eval_dim(e["default"], dims)
+    return dims
 
 
 def _check_cell_features(spec: Spec, fail, functions: set) -> None:
@@ -554,18 +589,27 @@ def _check_cell_features(spec: Spec, fail, functions: set) -> None:
         base = ("features", fname)
         if feature["type"] == "boolean" and feature["default"] is not False:
             raise fail(base + ("default",), "a boolean feature's default must be false")
-        if feature["type"] == "object":
-            fields = feature.get("fields", {})
+        fields = feature.get("fields", {})
+        if feature["type"] == "object" and ("convention" in fields or "values" in feature):
             if fields.get("convention", {}).get("type") != "string" or "values" not in feature:
-                raise fail(base + ("fields",), "an object feature needs a string field `convention` naming one of "
-                                               "its `values`")
-            for alias, bound in feature.get("binds", {}).items():
-                if fields.get(bound, {}).get("type") != "number":
-                    raise fail(base + ("binds", alias), f"{bound!r} is not a number field of the feature")
+                raise fail(base + ("fields",), "an object feature with `values` needs a string field `convention` "
+                                               "naming one of them")
+        if feature.get("per_run") and feature["type"] != "object":
+            raise fail(base + ("per_run",), "only an object feature can be given per run")
+        for alias, bound in feature.get("binds", {}).items():
+            ok = (fields.get(bound, {}).get("type") in ("number", "activation") if feature["type"] == "object"
+                  else feature["type"] == "number" and bound == VALUE)
+            if not ok:
+                raise fail(base + ("binds", alias), f"{bound!r} is not a number or activation field of the feature "
+                                                    f"(or `{VALUE}`, for a number feature)")
+        for k, inv in enumerate(chosen(feature, None)["disables"] + [i for v in (feature.get("values") or {}).values()
+                                                                      for i in v.get("disables", [])]):
+            if inv not in {i["name"] for i in d["invariants"]}:
+                raise fail(base + ("disables",), f"{inv!r} is not an invariant of the spec")
         parts = [(base, feature)] + [(base + ("values", v), e) for v, e in (feature.get("values") or {}).items()]
         for where, part in parts:
             for pname, entry in part.get("parameters", {}).items():
-                if entry["gate"] not in d["gates"]:
+                if "gate" in entry and entry["gate"] not in d["gates"]:
                     raise fail(where + ("parameters", pname, "gate"), f"unknown gate {entry['gate']!r}")
                 if pname in d["parameters"]:
                     raise fail(where + ("parameters", pname), f"{pname!r} is already a parameter of the spec")
@@ -586,12 +630,12 @@ def _check_cell_features(spec: Spec, fail, functions: set) -> None:
                                                            f"are {sorted(known)}")
                     if expr.functions - functions:
                         raise fail(where + ("edits", key), f"unknown function(s) {sorted(expr.functions - functions)}")
-    dims = {name: _DRY_DIMS.get(name, 11 + i) for i, name in enumerate(d["dimensions"])}
-    options = [[None] + _feature_options(f) for f in features.values()]
+    options = [[None] + _feature_options(spec, f) for f in features.values()]
     for combo in itertools.product(*options):
         variant = {n: v for n, v in zip(features, combo) if v is not None}
-        if not variant:
+        if not variant or any(r not in variant for n in variant for r in d["features"][n].get("requires", [])):
             continue
+        dims = _dry_dims(spec, variant)
         env: dict[str, Any] = {n: tuple(eval_dim(s, dims) for s in e["shape"])
                                for n, e in cell_parameters(spec, variant).items()}
         for step_name, n in spec.step_inputs.items():
@@ -599,14 +643,15 @@ def _check_cell_features(spec: Spec, fail, functions: set) -> None:
         for sname, e in d["step"]["state"].items():
             env[sname] = _row_shape(d["inputs"][e["init"]]["shape"], ["B"], dims)
         env.update({n: () for n in bound_numbers(spec, variant)})
+        fns = {**_shape_functions(spec), **{n: elementwise_shape_function(n) for n in function_aliases(spec)}}
         _dry_run_equations(spec, equations_for(spec, variant), env, dims, fail,
-                           ("features", ", ".join(f"{k}={v}" for k, v in variant.items())))
+                           ("features", ", ".join(f"{k}={v}" for k, v in variant.items())), fns)
 
 
 def _dry_run(spec: Spec, fail) -> None:
     """Evaluate every equation on shapes, so a mismatch is reported here, with its key path."""
     d = spec.data
-    dims = {name: _DRY_DIMS.get(name, 11 + i) for i, name in enumerate(d["dimensions"])}
+    dims = _dry_dims(spec, {})
     env: dict[str, Any] = {n: tuple(eval_dim(s, dims) for s in e["shape"]) for n, e in d["parameters"].items()}
     for step_name, n in spec.step_inputs.items():
         env[step_name] = _row_shape(d["inputs"][n]["shape"], ["T", "B"], dims)

@@ -26,6 +26,7 @@ class Structure:
     layers: int                    # L
     lengths: str | None            # the padding convention, when rows have lengths
     empty_rows: str                # what a row of length 0 returns as its final state
+    sizes: tuple[tuple[str, int | None, str], ...] = ()  # (dimension, the feature's value or None, default)
 
     @property
     def D(self) -> int:  # noqa: N802 - the spec's name
@@ -53,19 +54,42 @@ def check_variant(spec: Spec, variant: Any, where: str = "variant") -> dict:
     for name, value in variant.items():
         if name not in declared:
             raise VariantError(f"{where}.{name}: unknown feature; the spec declares {sorted(declared)}")
-        _check_value(declared[name], value, f"{where}.{name}")
+        _check_value(spec, declared[name], value, f"{where}.{name}")
     for name in variant:
         missing = [r for r in declared[name].get("requires", []) if r not in variant]
         if missing:
             raise VariantError(f"{where}.{name}={variant[name]!r} requires {missing}, which the variant does not set")
+    _check_runs(spec, variant, where)
     return dict(variant)
 
 
-def _check_value(feature: dict, value: Any, where: str) -> None:
+def _check_runs(spec: Spec, variant: Mapping[str, Any], where: str) -> None:
+    """A per-run feature given as a list has one entry per run of the direction, not all equal."""
+    declared = features(spec)
+    direction = variant.get("direction", declared["direction"]["default"])
+    runs = declared["direction"]["values"][direction]["runs"]
+    for name, value in variant.items():
+        if isinstance(value, list):
+            if len(value) != len(runs):
+                raise VariantError(f"{where}.{name} lists {len(value)} values, but should list one per run "
+                                   f"{runs} (direction={direction})")
+            if all(v == value[0] for v in value):
+                raise VariantError(f"{where}.{name} lists the same value for every run: write it once")
+
+
+def _check_value(spec: Spec, feature: dict, value: Any, where: str) -> None:
     kind = feature["type"]
     if value == feature.get("default") and type(value) is type(feature.get("default")):
         raise VariantError(f"{where}={value!r} is the default: a variant lists only what differs (leave it out)")
-    if kind == "integer":
+    if kind == "object" and feature.get("per_run") and isinstance(value, list):
+        if not value:
+            raise VariantError(f"{where}=[], but should be an object or a list of one object per run")
+        for k, v in enumerate(value):
+            _check_object(spec, feature, v, f"{where}[{k}]")
+        return
+    if kind == "number":
+        _check_number(value, feature, where)
+    elif kind == "integer":
         if not isinstance(value, int) or isinstance(value, bool) or value < feature.get("min", 0):
             raise VariantError(f"{where}={value!r}, but should be an integer >= {feature.get('min', 0)}")
     elif kind == "string":
@@ -76,16 +100,26 @@ def _check_value(feature: dict, value: Any, where: str) -> None:
         if value is not True:
             raise VariantError(f"{where}={value!r}, but should be true (false is the default: leave it out)")
     elif kind == "object":
-        _check_object(feature, value, where)
+        _check_object(spec, feature, value, where)
+        if value == base_object(spec, feature):
+            raise VariantError(f"{where}={value!r} is what the base LSTM computes: a variant lists only what "
+                               f"differs (leave it out)")
     else:  # the schema allows no other type
         raise VariantError(f"{where}: the spec declares type {kind!r}, which this harness does not know")
 
 
-def _check_object(feature: dict, value: Any, where: str) -> None:
-    """An object-valued feature: exactly its fields; `convention` one of its values; numbers finite and above
-    their `min_exclusive`."""
+def _check_number(v: Any, field: Mapping[str, Any], where: str) -> None:
     import math
 
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or \
+            ("min_exclusive" in field and not v > field["min_exclusive"]):
+        raise VariantError(f"{where}={v!r}, but should be a finite number"
+                           + (f" > {field['min_exclusive']}" if "min_exclusive" in field else ""))
+
+
+def _check_object(spec: Spec, feature: dict, value: Any, where: str) -> None:
+    """An object-valued feature: exactly its fields; `convention` one of its values; numbers finite and above
+    their `min_exclusive`; activations by a name the spec defines, with alpha and beta."""
     fields = feature["fields"]
     if not isinstance(value, Mapping) or set(value) != set(fields):
         raise VariantError(f"{where}={value!r}, but should be an object with exactly the fields {sorted(fields)}")
@@ -95,12 +129,51 @@ def _check_object(feature: dict, value: Any, where: str) -> None:
             if v not in feature["values"]:
                 raise VariantError(f"{where}.convention={v!r}, but should be one of {list(feature['values'])}")
         elif field["type"] == "number":
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or \
-                    ("min_exclusive" in field and not v > field["min_exclusive"]):
-                raise VariantError(f"{where}.{name}={v!r}, but should be a finite number"
-                                   + (f" > {field['min_exclusive']}" if "min_exclusive" in field else ""))
+            _check_number(v, field, f"{where}.{name}")
+        elif field["type"] == "activation":
+            _check_activation(spec, v, f"{where}.{name}")
         elif not isinstance(v, str):
             raise VariantError(f"{where}.{name}={v!r}, but should be a string")
+
+
+ACTIVATION_NUMBERS = ("alpha", "beta")
+
+
+def _check_activation(spec: Spec, value: Any, where: str) -> None:
+    """{"name": an activation's onnx name, "alpha": number, "beta": number}; a number the function does not take
+    must be 0, so that equal activations are equal objects."""
+    from ..spec.cell import activation_by_onnx_name
+
+    names = activation_by_onnx_name(spec)
+    if not isinstance(value, Mapping) or set(value) != {"name", *ACTIVATION_NUMBERS}:
+        raise VariantError(f"{where}={value!r}, but should be an object with exactly the fields "
+                           f"['alpha', 'beta', 'name']")
+    if value["name"] not in names:
+        raise VariantError(f"{where}.name={value['name']!r}, but should be one of {sorted(names)}")
+    takes = spec.data["activations"][names[value["name"]]].get("takes", [])
+    for number in ACTIVATION_NUMBERS:
+        _check_number(value[number], {}, f"{where}.{number}")
+        if number not in takes and value[number] != 0:
+            raise VariantError(f"{where}.{number}={value[number]!r}, but {value['name']} takes no {number}: "
+                               f"write 0")
+
+
+def base_object(spec: Spec, feature: Mapping[str, Any]) -> dict | None:
+    """What an object feature without a convention computes in the base LSTM, if its edits say: each
+    activation field is the function whose name, put in place of the field's alias, gives back the base
+    equations (activations: gate Sigmoid, cell_input Tanh, cell_output Tanh); None if there is none."""
+    if "convention" in feature.get("fields", {}):
+        return None
+    base, onnx = spec.data["step"]["equations"], {n: e.get("onnx") for n, e in spec.data["activations"].items()}
+    out: dict[str, Any] = {}
+    for alias, field in feature.get("binds", {}).items():
+        uses = {k: t for k, t in feature.get("edits", {}).items() if alias in t}
+        match = [n for n in onnx if uses and all(" ".join(t.replace(alias, n).split()) == " ".join(base[k].split())
+                                                 for k, t in uses.items())]
+        if len(match) != 1 or onnx[match[0]] is None:
+            return None
+        out[field] = {"name": onnx[match[0]], "alpha": 0, "beta": 0}
+    return out
 
 
 def structure(spec: Spec, variant: Mapping[str, Any]) -> Structure:
@@ -108,15 +181,22 @@ def structure(spec: Spec, variant: Mapping[str, Any]) -> Structure:
     variant = check_variant(spec, variant)
     declared = features(spec)
     direction = variant.get("direction", declared["direction"]["default"])
+    sizes = tuple((dim, variant.get(e["from"]), e["default"]) for dim, e in spec.data["dimensions"].items()
+                  if "default" in e)  # P: proj_size, else H
     return Structure(runs=tuple(declared["direction"]["values"][direction]["runs"]),
                      layers=variant.get("num_layers", declared["num_layers"]["default"]),
                      lengths=variant.get("lengths"),
-                     empty_rows=variant.get("empty_rows", declared["empty_rows"]["default"]))
+                     empty_rows=variant.get("empty_rows", declared["empty_rows"]["default"]),
+                     sizes=sizes)
 
 
 def dims_of(st: Structure, dims: Mapping[str, int]) -> dict[str, int]:
-    """The case's dimensions with the structure's: D (runs per layer) and L (layers)."""
-    return {**dims, "D": st.D, "L": st.L}
+    """The case's dimensions with the structure's: D (runs per layer), L (layers) and those a feature sizes
+    (P: proj_size, or its default H)."""
+    full = {**dims, "D": st.D, "L": st.L}
+    for dim, value, default in st.sizes:
+        full[dim] = value if value is not None else eval_dim(default, full)
+    return full
 
 
 def layer_dims(spec: Spec, st: Structure, dims: Mapping[str, int], layer: int) -> dict[str, int]:
