@@ -10,5 +10,7 @@ to install it. Parameters reach each framework through the spec's packings
   onnxruntime_lstm  a one-node ONNX LSTM model run by ONNX Runtime
   keras_lstm        keras.layers.LSTM (Keras 3, jax or torch backend)
   flax_lstm         flax.linen LSTMCell / OptimizedLSTMCell scanned over time
+  tflite_lstm       a one-operator TFLite UNIDIRECTIONAL_SEQUENCE_LSTM on the LiteRT interpreter
+                    (tflite_model builds it)
   base              what they share: the spec, the missing-framework skip, the dtype probe
 """

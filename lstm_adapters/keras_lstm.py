@@ -53,6 +53,14 @@ Keras 3.15.1 on the torch and the jax backend against separately run LSTM layers
   outputs in input time order: the directions alternate (stack2-rev-T4-B2-I3-H4 is off by 9.7 in y).
   Refused in supports(); stacked bidirectional is Bidirectional's own flip and passes.
 
+- activations: LSTM(activation=A, recurrent_activation=F) applies F to i, f, o and A to both g and h's
+  cell output, so a variant runs when its cell_input and cell_output are the same function and both are
+  among KERAS_ACTIVATIONS (Keras 3's own functions in the spec's ONNX terms: hard_sigmoid is
+  HardSigmoid(1/6, 0.5), relu6(x + 3) / 6, not ONNX's default (0.2, 0.5); elu's alpha and leaky_relu's
+  negative_slope are Keras's defaults, 1.0 and 0.2). Per-direction functions (a list) are not run: they
+  would need Bidirectional(backward_layer=...) built by this adapter. unit_forget_bias only initialises
+  b_f, which the goldens set: nothing to run.
+
 No gate permutation lives here: each layer's and run's parameters (lstm_conformance.spec.variants.cell_params)
 are packed with the spec's `keras` packing and assigned to that layer's weights by name. Built layers
 are cached per structure, shape and dtype, and reloaded for each call.
@@ -72,7 +80,36 @@ MASKED_FLOAT64 = ("deviation: Keras 3.15.1 (torch backend) runs a masked LSTM th
                   "keras.ops.matmul computes float64 in float32 (keras dtypes.result_type(float64, float64) is "
                   "float32): |error| up to 7e-4 at float64, float32-accurate (README, Deviations)")
 # The features this adapter runs through Keras's own layers (empty_rows only at its canonical default).
-RUNS_FEATURES = frozenset({"direction", "num_layers", "lengths"})
+RUNS_FEATURES = frozenset({"direction", "num_layers", "lengths", "activations"})
+# Keras 3's activation names -> the same function in the spec's terms (ONNX name, alpha, beta), measured
+# against keras.activations (hard_sigmoid within 1.2e-16 of max(0, min(1, x / 6 + 0.5))).
+KERAS_ACTIVATIONS = {
+    "sigmoid": {"name": "Sigmoid", "alpha": 0, "beta": 0},
+    "tanh": {"name": "Tanh", "alpha": 0, "beta": 0},
+    "relu": {"name": "Relu", "alpha": 0, "beta": 0},
+    "hard_sigmoid": {"name": "HardSigmoid", "alpha": 1 / 6, "beta": 0.5},
+    "softsign": {"name": "Softsign", "alpha": 0, "beta": 0},
+    "softplus": {"name": "Softplus", "alpha": 0, "beta": 0},
+    "elu": {"name": "Elu", "alpha": 1.0, "beta": 0},
+    "leaky_relu": {"name": "LeakyRelu", "alpha": 0.2, "beta": 0},
+    "linear": {"name": "Affine", "alpha": 1.0, "beta": 0},
+}
+
+
+def keras_activations(variant: Mapping[str, Any]) -> tuple[str, str] | None:
+    """(activation, recurrent_activation) for the variant's functions, or None if Keras has no such LSTM."""
+    value = variant.get("activations")
+    if value is None:
+        return "tanh", "sigmoid"
+    if not isinstance(value, Mapping) or value["cell_input"] != value["cell_output"]:
+        return None
+    names = {}
+    for role in ("gate", "cell_input"):
+        match = [k for k, fn in KERAS_ACTIVATIONS.items() if fn == value[role]]
+        if not match:
+            return None
+        names[role] = match[0]
+    return names["cell_input"], names["gate"]
 
 
 class KerasLSTMAdapter(FrameworkAdapter):
@@ -112,7 +149,8 @@ class KerasLSTMAdapter(FrameworkAdapter):
 
     def supports(self, variant: dict) -> bool:
         # a chain of go_backwards layers alternates direction (module docstring): no stacked reverse-only LSTM
-        return set(variant) <= RUNS_FEATURES and not (variant.get("direction") == "reverse" and "num_layers" in variant)
+        return (set(variant) <= RUNS_FEATURES and not (variant.get("direction") == "reverse" and "num_layers" in variant)
+                and keras_activations(variant) is not None)
 
     def skip_reason(self, variant: dict, dtype: str) -> str | None:
         reason = super().skip_reason(variant, dtype)
@@ -157,7 +195,7 @@ class KerasLSTMAdapter(FrameworkAdapter):
             h0, c0 = h0[None], c0[None]
         t_len, b, i_sz = x.shape
         h_sz = h0.shape[-1]
-        layers = self._layers(st.runs, st.L, (b, t_len, i_sz), h_sz, x.dtype.name)
+        layers = self._layers(st.runs, st.L, (b, t_len, i_sz), h_sz, x.dtype.name, keras_activations(variant))
         seq = np.ascontiguousarray(x.transpose(1, 0, 2))  # Keras is batch-major
         mask = None  # (B, T): step t of row b is valid while t < len_b (post-padding)
         if st.lengths is not None:
@@ -184,9 +222,10 @@ class KerasLSTMAdapter(FrameworkAdapter):
         return {"y": np.ascontiguousarray(y), "h_n": h_n, "c_n": c_n}
 
     def _layers(self, runs: tuple[str, ...], n_layers: int, batch_shape: tuple[int, int, int], h_sz: int,
-                dtype: str) -> list[Any]:
-        """The built Keras layers for this structure, shape and dtype (cached; weights are assigned per call)."""
-        key = (runs, n_layers, batch_shape, h_sz, dtype)
+                dtype: str, functions: tuple[str, str]) -> list[Any]:
+        """The built Keras layers for this structure, shape, dtype and (activation, recurrent_activation)
+        (cached; weights are assigned per call)."""
+        key = (runs, n_layers, batch_shape, h_sz, dtype, functions)
         cache = self.__dict__.setdefault("_built", {})
         if key not in cache:
             keras = self.keras
@@ -195,7 +234,8 @@ class KerasLSTMAdapter(FrameworkAdapter):
             for _ in range(n_layers):
                 # zero_output_for_mask: 0 past a row's length (lengths=zero_fill); Bidirectional sets it anyway
                 lstm = keras.layers.LSTM(h_sz, return_sequences=True, return_state=True, dtype=dtype,
-                                         go_backwards=runs == ("reverse",), zero_output_for_mask=True)
+                                         go_backwards=runs == ("reverse",), zero_output_for_mask=True,
+                                         activation=functions[0], recurrent_activation=functions[1])
                 layer = keras.layers.Bidirectional(lstm, merge_mode="concat", dtype=dtype) if len(runs) == 2 else lstm
                 layer.build((b, t_len, width))
                 layers.append(layer)

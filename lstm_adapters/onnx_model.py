@@ -113,7 +113,7 @@ def build(spec: Any, inputs: Mapping[str, np.ndarray], params: Mapping[str, np.n
         nodes.append(helper.make_node(
             "LSTM", [layer_x, names["W"], names["R"], names["B"], seq_name, ih, ic] + ([names["P"]] if "P" in names else []),
             [y, yh, yc], name=f"lstm_l{layer}", hidden_size=h_sz, direction=direction,
-            **({"layout": 1} if layout else {}), **cell_attributes(variant)))
+            **({"layout": 1} if layout else {}), **cell_attributes(spec, variant)))
         layer_x = "y" if layer == st.L - 1 else f"X_l{layer + 1}"
         if layout:  # Y [B, T, D, H] -> (B, T, D * H); Y_h, Y_c [B, D, H] -> the spec's (D, B, H)
             nodes.append(helper.make_node("Reshape", [y, "y_shape"], [layer_x]))
@@ -144,16 +144,45 @@ def build(spec: Any, inputs: Mapping[str, np.ndarray], params: Mapping[str, np.n
     return OnnxLSTM(model, feeds, st.stacked)
 
 
-def cell_attributes(variant: Mapping[str, Any]) -> dict[str, Any]:
+def cell_attributes(spec: Any, variant: Mapping[str, Any]) -> dict[str, Any]:
     """The LSTM node's attributes for the variant's cell features: input_forget=1 for coupling
     "input_forget" (f = 1 - i), clip=threshold for the gate-pre-activation clip (the input P carries
-    peepholes)."""
+    peepholes), and activations with activation_alpha / activation_beta (activation_lists)."""
     out: dict[str, Any] = {}
     if variant.get("coupling") == "input_forget":
         out["input_forget"] = 1
     if "clip" in variant:
         out["clip"] = float(variant["clip"]["threshold"])
+    if "activations" in variant:
+        out.update(activation_lists(spec, variant))
     return out
+
+
+# ONNX's order of an LSTM's functions (f, g, h), as the spec's activations feature names them
+ONNX_FUNCTION_ORDER = ("gate", "cell_input", "cell_output")
+
+
+def activation_lists(spec: Any, variant: Mapping[str, Any]) -> dict[str, list]:
+    """activations (3 names per direction, forward first), activation_alpha and activation_beta as ONNX
+    Runtime reads them: an alpha only for each function that takes one, a beta likewise, in function order
+    across both directions (rnn_helpers.cc; measured, see onnxruntime_lstm.py). A value given once stands
+    for every direction."""
+    from lstm_conformance.spec.cell import activation_by_onnx_name
+
+    runs = spec.data["features"]["direction"]["values"][direction_of(spec, variant)]["runs"]
+    value = variant["activations"]
+    per_run = value if isinstance(value, list) else [value] * len(runs)
+    by_onnx = activation_by_onnx_name(spec)
+    names, alphas, betas = [], [], []
+    for run in per_run:
+        for role in ONNX_FUNCTION_ORDER:
+            fn = run[role]
+            takes = spec.data["activations"][by_onnx[fn["name"]]].get("takes", [])
+            names.append(fn["name"])
+            alphas += [float(fn["alpha"])] if "alpha" in takes else []
+            betas += [float(fn["beta"])] if "beta" in takes else []
+    return {"activations": names, **({"activation_alpha": alphas} if alphas else {}),
+            **({"activation_beta": betas} if betas else {})}
 
 
 # What the model above encodes: feature -> the values it can express (None: any value the spec allows; for
@@ -162,7 +191,8 @@ ENCODED = {"direction": {"reverse", "bidirectional"}, "num_layers": None, "lengt
            "empty_rows": None, "peephole": None, "coupling": {"input_forget"},
            # what ONNX's clip means is the evaluator's business: ONNX Runtime clips the gate pre-activations,
            # the operator text says the inputs of every activation; an evaluator declares which it runs
-           "clip": {"gate_preactivations", "activation_inputs"}}
+           "clip": {"gate_preactivations", "activation_inputs"},
+           "activations": None}
 
 
 class OnnxOperatorAdapter(FrameworkAdapter):

@@ -17,6 +17,14 @@ What ONNX Runtime does, pinned by experiment against the goldens (onnxruntime 1.
   "batch_first"}): refused when the session is built, "layout_ == 0 was false. Batchwise recurrent
   operations (layout == 1) are not supported. If you need support create a github issue with
   justification." (lstm_base.h:53): every case is skipped with those words.
+- activations (with activation_alpha / activation_beta), per direction in a bidirectional node: every
+  activations golden passes at float32 (act-*, bidir-act-*). ONNX Runtime reads activation_alpha left to
+  right, one entry per function that takes an alpha (LeakyRelu, ThresholdedRelu, Elu, Affine, ScaledTanh,
+  HardSigmoid), activation_beta likewise (Affine, ScaledTanh, HardSigmoid), across the 3 or 6 functions: the
+  model builder writes that form (onnx_model.activation_lists). A list with one entry per function (0 for
+  Sigmoid) shifts every later value. Omitted values: LeakyRelu 0.01, Elu 1.0, HardSigmoid (0.2, 0.5), as the
+  operator text; ThresholdedRelu 0, where the ONNX operator ThresholdedRelu defaults to 1.0; Affine and
+  ScaledTanh 0 (the LSTM text gives none). Names are case-insensitive. Pinned in tests/test_adapter_onnx.py.
 - sequence_lens past T is refused: "Invalid value/s in sequence_lens. All values must be >= 0 and
   <= seq_length. seq_length=6".
 """
@@ -34,8 +42,8 @@ CLIP_DEVIATION = ("deviation: ONNX Runtime clips only the gate pre-activations (
 
 
 class OnnxRuntimeLSTMAdapter(OnnxOperatorAdapter):
-    """ONNX's LSTM operator (default activations) on ONNX Runtime's CPU provider: every direction,
-    stacked layers (a chain of LSTM nodes) and per-row lengths; a row of length 0 returns zeros."""
+    """ONNX's LSTM operator on ONNX Runtime's CPU provider: every direction, stacked layers (a chain of LSTM
+    nodes), per-row lengths (a row of length 0 returns zeros), peepholes, input_forget, clip and activations."""
 
     name = "onnxruntime LSTM"
     framework = "onnxruntime"

@@ -17,6 +17,12 @@ torch 2.13.0 against the goldens (tests/test_adapter_torch.py):
   h_n and c_n keep their (L * D, B, H) shape (measured: nn.LSTM transposes only input and output); with
   lengths, pack_padded_sequence and pad_packed_sequence take batch_first=True too. Declared as
   conventions = {"layout": "batch_first"}: the harness gives it batch-first x and reads y back.
+- proj_size: nn.LSTM(proj_size=P) computes h = W_hr (o * tanh(c)) with no bias and no clip: weight_hh is
+  (4H, P), weight_hr_l{k}[_reverse] (P, H) is W_proj (the spec's torch packing, `when: proj_size`), y and
+  h_n are P wide, c_n H wide; with num_layers and bidirectional every cell has its own W_hr, and layer
+  k >= 1 reads D * P inputs. Measured against proj-*, stack2-proj-* and stack2-bidir-proj-*. torch refuses
+  proj_size >= hidden_size ("proj_size has to be smaller than hidden_size"): such a case is skipped with
+  those words. proj_bias and proj_clip (TFLite's) it has no argument for.
 - direction "reverse" (one run, reverse only): torch has no such LSTM (nn.LSTM's only direction switch
   is bidirectional=True), so it is not supported. Running a bidirectional LSTM and keeping its reverse
   half, or flipping x ourselves, would be this adapter's composition, not torch's.
@@ -37,7 +43,7 @@ INSTALL = "pip install torch==2.13.0 (a CPU build; an unpinned torch pulls a mul
 
 # The features torch.nn.LSTM has an argument for. "empty_rows" is absent: it is about rows of length 0,
 # which torch refuses. Direction "reverse" is refused in supports() (torch has no reverse-only LSTM).
-NN_LSTM_FEATURES = frozenset({"direction", "num_layers", "lengths"})
+NN_LSTM_FEATURES = frozenset({"direction", "num_layers", "lengths", "proj_size"})
 TORCH_PACKING_SUFFIX = "_l0"  # the spec's `torch` packing names layer 0's forward run, as torch does
 
 
@@ -51,7 +57,7 @@ def torch_name(packed_name: str, layer: int, reverse: bool) -> str:
 
 
 class TorchLSTMAdapter(FrameworkAdapter):
-    """torch.nn.LSTM, time-major: the base LSTM, bidirectional, stacked, and rows with lengths."""
+    """torch.nn.LSTM, time-major: the base LSTM, bidirectional, stacked, rows with lengths, proj_size."""
 
     name = "torch.nn.LSTM"
     framework = "torch"
@@ -104,8 +110,15 @@ class TorchLSTMAdapter(FrameworkAdapter):
 
     def skip_case(self, inputs: Mapping[str, np.ndarray], variant: dict, dtype: str) -> str | None:
         """torch refuses rows of length 0: skip such a case with torch's own words (from the real call)."""
+        if self.missing:
+            return None
+        if "proj_size" in variant:  # torch's own check of the sizes, with its words
+            try:
+                self.torch.nn.LSTM(1, inputs["c0"].shape[-1], proj_size=variant["proj_size"])
+            except ValueError as exc:
+                return f"torch refuses this projection: nn.LSTM raised ValueError: {exc}"
         lengths = inputs.get("seq_lengths")
-        if self.missing or lengths is None or not (np.asarray(lengths) == 0).any():
+        if lengths is None or not (np.asarray(lengths) == 0).any():
             return None
         x = self.torch.zeros((len(lengths), int(np.max(lengths)) or 1, 1))  # (B, T, 1)
         try:
@@ -127,9 +140,10 @@ class TorchLSTMAdapter(FrameworkAdapter):
             raise ValueError(f"{self.name} does not run variant {variant}")
         x, h0, c0 = inputs["x"], inputs["h0"], inputs["c0"]  # x (T, B, I), or (B, T, I) when batch_first
         t_len, i_sz = x.shape[1 if self.batch_first else 0], x.shape[2]
-        h_sz = h0.shape[-1]
+        h_sz = c0.shape[-1]  # H; h0 is P wide under a projection
         lstm = torch.nn.LSTM(i_sz, h_sz, num_layers=st.L, bias=True, batch_first=self.batch_first,
-                             bidirectional=st.runs == ("forward", "reverse"), dtype=getattr(torch, x.dtype.name))
+                             bidirectional=st.runs == ("forward", "reverse"), proj_size=variant.get("proj_size", 0),
+                             dtype=getattr(torch, x.dtype.name))
         self._load_structure(lstm, params, variant)
         if not st.stacked:  # (B, H) -> torch's (1, B, H)
             h0, c0 = h0[None], c0[None]

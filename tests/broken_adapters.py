@@ -977,7 +977,29 @@ STRUCTURE = [ReverseOutputInProcessingOrder, ReverseStartsAtT, SwappedDirectionH
 # They run this catalog's own plain NumPy cell (run_cell_lstm, independent of lstm_impl) on a changed
 # variant or changed parameters, or with one line changed.
 
-CELL_FEATURES = frozenset({"peephole", "coupling", "clip"})
+CELL_FEATURES = frozenset({"peephole", "coupling", "clip", "proj_size", "proj_bias", "proj_clip", "layer_norm",
+                           "activations"})
+
+# ONNX's activation functions in plain NumPy, this catalog's own: name -> f(z, alpha, beta)
+ACTIVATIONS = {
+    "Sigmoid": lambda z, a, b: _sig(z),
+    "Tanh": lambda z, a, b: np.tanh(z),
+    "Relu": lambda z, a, b: np.maximum(z, 0.0),
+    "Affine": lambda z, a, b: a * z + b,
+    "LeakyRelu": lambda z, a, b: np.where(z >= 0, z, a * z),
+    "ThresholdedRelu": lambda z, a, b: np.where(z > a, z, 0.0),
+    "ScaledTanh": lambda z, a, b: a * np.tanh(b * z),
+    "HardSigmoid": lambda z, a, b: np.clip(a * z + b, 0.0, 1.0),
+    "Elu": lambda z, a, b: np.where(z >= 0, z, a * np.expm1(np.minimum(z, 0.0))),
+    "Softsign": lambda z, a, b: z / (1.0 + np.abs(z)),
+    "Softplus": lambda z, a, b: np.logaddexp(0.0, z),
+}
+BASE_FUNCTIONS = {"gate": {"name": "Sigmoid", "alpha": 0, "beta": 0}, "cell_input": {"name": "Tanh", "alpha": 0, "beta": 0},
+                  "cell_output": {"name": "Tanh", "alpha": 0, "beta": 0}}
+
+
+def _fn(spec_fn: Mapping) -> Callable[[np.ndarray], np.ndarray]:
+    return lambda z: ACTIVATIONS[spec_fn["name"]](z, spec_fn["alpha"], spec_fn["beta"])
 
 
 def _sig(z: np.ndarray) -> np.ndarray:
@@ -986,34 +1008,53 @@ def _sig(z: np.ndarray) -> np.ndarray:
 
 
 def run_cell_lstm(x: np.ndarray, h0: np.ndarray, c0: np.ndarray, params: Mapping[str, np.ndarray], variant: Mapping,
-                  o_reads_c_prev: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One forward run with the cell features (peephole, coupling, clip) in plain NumPy, this catalog's own:
-    x (T, B, I), h0, c0 (B, H) -> y (T, B, H), h_n, c_n. `o_reads_c_prev`: the bug of OReadsPreviousCell."""
+                  o_reads_c_prev: bool = False, bias_inside_norm: bool = False, epsilon_for_zero_variance: bool = False,
+                  run: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One forward run with the cell features in plain NumPy, this catalog's own: x (T, B, I), h0 (B, P), c0 (B, H)
+    -> y (T, B, P), h_n, c_n. The keywords are bugs: OReadsPreviousCell, LayerNormBiasInside,
+    LayerNormEpsilonForZeroVariance; `run` picks a per-run activations entry."""
     P = params
     coupling = variant.get("coupling")
     clip = variant.get("clip") or {}
     conv, t = clip.get("convention"), clip.get("threshold", 0.0)
-    peep = bool(variant.get("peephole"))
+    peep, norm = bool(variant.get("peephole")), bool(variant.get("layer_norm"))
+    functions = variant.get("activations", BASE_FUNCTIONS)
+    functions = functions[run] if isinstance(functions, list) else functions
+    gate_fn, in_fn, out_fn = (_fn(functions[k]) for k in ("gate", "cell_input", "cell_output"))
+
+    def layer_norm(z: np.ndarray, k: str) -> np.ndarray:  # over the units of each row
+        d = z - z.mean(axis=-1, keepdims=True)
+        var = (d * d).mean(axis=-1, keepdims=True)
+        eps = np.where(var > 0, 0.0, 1e-8) if epsilon_for_zero_variance else 1e-8
+        return P[f"ln_{k}"] * d / np.sqrt(var + eps)
 
     def pre(k: str, h: np.ndarray, x_t: np.ndarray, cell: np.ndarray | None) -> np.ndarray:
-        a = x_t @ P[f"W_{k}"].T + h @ P[f"U_{k}"].T + P[f"b_{k}"]
+        a = x_t @ P[f"W_{k}"].T + h @ P[f"U_{k}"].T
         if peep and cell is not None:
             a = a + P[f"p_{k}"] * cell
+        if norm:
+            a = layer_norm(a + P[f"b_{k}"], k) if bias_inside_norm else layer_norm(a, k) + P[f"b_{k}"]
+        else:
+            a = a + P[f"b_{k}"]
         return np.clip(a, -t, t) if conv in ("gate_preactivations", "activation_inputs") else a
 
     h, c, ys = h0, c0, []
     for x_t in x:
-        f = _sig(pre("f", h, x_t, c)) if coupling != "input_forget" else None
-        i = 1.0 - f if coupling == "cifg" else _sig(pre("i", h, x_t, c))
+        f = gate_fn(pre("f", h, x_t, c)) if coupling != "input_forget" else None
+        i = 1.0 - f if coupling == "cifg" else gate_fn(pre("i", h, x_t, c))
         if coupling == "input_forget":
             f = 1.0 - i
-        g = np.tanh(pre("g", h, x_t, None))
+        g = in_fn(pre("g", h, x_t, None))
         c_prev = c
         c = f * c + i * g
         if conv == "cell_state":
             c = np.clip(c, -t, t)
-        o = _sig(pre("o", h, x_t, c_prev if o_reads_c_prev else c))
-        h = o * np.tanh(np.clip(c, -t, t) if conv == "activation_inputs" else c)
+        o = gate_fn(pre("o", h, x_t, c_prev if o_reads_c_prev else c))
+        h = o * out_fn(np.clip(c, -t, t) if conv == "activation_inputs" else c)  # (B, H)
+        if "proj_size" in variant:
+            h = h @ P["W_proj"].T + (P["b_proj"] if variant.get("proj_bias") else 0.0)  # (B, P)
+            if "proj_clip" in variant:
+                h = np.clip(h, -variant["proj_clip"], variant["proj_clip"])
         ys.append(h)
     return np.stack(ys).astype(x.dtype), np.asarray(h, x.dtype), np.asarray(c, x.dtype)
 
@@ -1037,7 +1078,8 @@ def _cell_impl(inputs: Mapping, params: Mapping, variant: Mapping, **bug) -> dic
             if n == 0:
                 continue
             xs = x[:n, b:b + 1][::-1] if run == "reverse" else x[:n, b:b + 1]
-            yb, hb, cb = run_cell_lstm(np.ascontiguousarray(xs), h0s[r][b:b + 1], c0s[r][b:b + 1], p, variant, **bug)
+            yb, hb, cb = run_cell_lstm(np.ascontiguousarray(xs), h0s[r][b:b + 1], c0s[r][b:b + 1], p, variant,
+                                       run=r, **bug)
             y[:n, b] = (yb[::-1] if run == "reverse" else yb)[:, 0]
             h[b], c[b] = hb[0], cb[0]
         ys.append(y)
@@ -1181,5 +1223,69 @@ class IgnoresClip(_Ignores):
     needs = "clip"
 
 
+class IgnoresProjClip(_Ignores):
+    """TFLite's proj_clip dropped (a converter that keeps the projection weights and bias but not the option):
+    the projected h is never clipped."""
+
+    name = "proj_clip ignored"
+    convention = "proj_clip:ignored"
+    needs = "proj_clip"
+
+
+class IgnoresActivations(_Ignores):
+    """The onnx 1.23.2 reference evaluator's activations: the attribute (and its alpha and beta) accepted and
+    dropped, so every case runs sigmoid, tanh, tanh."""
+
+    name = "activations ignored"
+    convention = "activations:ignored"
+    needs = "activations"
+
+
+class ActivationAlphaBetaSwapped(_Cell):
+    """ONNX's activation_alpha and activation_beta read the wrong way round: every function takes its beta as
+    alpha and its alpha as beta (a number it does not take reads as 0), e.g. HardSigmoid(0.2, 0.5) runs as
+    HardSigmoid(0.5, 0.2) and LeakyRelu(0.1) as LeakyRelu(0)."""
+
+    name = "alpha and beta swapped"
+    convention = "activations:alpha_beta_swapped"
+    needs = "activations"
+    TAKES = {"Affine": "ab", "LeakyRelu": "a", "ThresholdedRelu": "a", "ScaledTanh": "ab", "HardSigmoid": "ab",
+             "Elu": "a"}
+
+    def compute(self, inputs, params, variant):
+        def swap(functions):
+            return {role: {"name": fn["name"], "alpha": fn["beta"] if "a" in self.TAKES.get(fn["name"], "") else 0,
+                           "beta": fn["alpha"] if "b" in self.TAKES.get(fn["name"], "") else 0}
+                    for role, fn in functions.items()}
+        acts = variant["activations"]
+        swapped = [swap(a) for a in acts] if isinstance(acts, list) else swap(acts)
+        return _cell_impl(inputs, params, {**variant, "activations": swapped})
+
+
+class LayerNormBiasInside(_Cell):
+    """Layer norm with each gate's bias added before the normalisation (which cancels it), where TFLite adds it
+    after the coefficient: the catalog's own cell with that one line changed."""
+
+    name = "layer-norm bias inside"
+    convention = "layer_norm:bias_inside"
+    needs = "layer_norm"
+
+    def compute(self, inputs, params, variant):
+        return _cell_impl(inputs, params, variant, bias_inside_norm=True)
+
+
+class LayerNormEpsilonForZeroVariance(_Cell):
+    """Older TFLite kernels' layer norm: (z - mean) / sqrt(variance), the epsilon used only for a zero variance,
+    where current TFLite divides by sqrt(variance + 1e-8); a near-constant row shows it by whole units."""
+
+    name = "layer-norm epsilon for zero variance only"
+    convention = "layer_norm:epsilon_for_zero_variance"
+    needs = "layer_norm"
+
+    def compute(self, inputs, params, variant):
+        return _cell_impl(inputs, params, variant, epsilon_for_zero_variance=True)
+
+
 CELL = [ClipOnGatesOnly, ClipOnActivationInputs, ClipOnCellState, PeepholeForgetOutputSwapped, InputForgetAsCifg,
-        OReadsPreviousCell, IgnoresPeephole, IgnoresInputForget, IgnoresClip]
+        OReadsPreviousCell, IgnoresPeephole, IgnoresInputForget, IgnoresClip, IgnoresProjClip, IgnoresActivations,
+        ActivationAlphaBetaSwapped, LayerNormBiasInside, LayerNormEpsilonForZeroVariance]

@@ -229,14 +229,16 @@ def test_onnx_reference_refuses_what_it_ignores(spec, golden_cases):
     for variant in ({"direction": "reverse"}, {"direction": "bidirectional", "num_layers": 2}, {"peephole": True}):
         assert (adapter.why_not(variant) is None) == (not set(variant) & set(departures))
     # input_forget and clip, likewise: the model with the attribute equals the model without it, bit for bit
-    for cid, attribute in (("ifg-T5-B3-I3-H4", "coupling"), ("clip-gates-T6-B3-I3-H4", "clip")):
+    for cid, attribute in (("ifg-T5-B3-I3-H4", "coupling"), ("clip-gates-T6-B3-I3-H4", "clip"),
+                           ("act-hardsig-T6-B3-I3-H4", "activations")):
         if attribute not in departures:
             continue
         (case,) = [c for c in golden_cases if c.id == cid]
         inputs, params = case_arrays(spec, case, "float64")
         assert attribute in case.variant and adapter.why_not(case.variant) == departures[attribute]
         with_attr = onnx_model.build(spec, inputs, params, case.variant)
-        assert any(a.name in ("input_forget", "clip") for n in with_attr.model.graph.node for a in n.attribute)
+        assert any(a.name in ("input_forget", "clip", "activations") for n in with_attr.model.graph.node
+                   for a in n.attribute)
         without = onnx_model.build(spec, inputs, params, {})
         a, b = adapter.evaluate(with_attr), adapter.evaluate(without)
         assert all(np.array_equal(p, q) for p, q in zip(a, b)), cid
@@ -328,3 +330,70 @@ def test_onnxruntime_clip_is_the_gate_preactivations_not_the_operator_text(spec,
     for name, got in (("y", y), ("h_n", h_n[0]), ("c_n", c_n[0])):
         assert np.abs(got - np.asarray(other[name])).max() < 5e-7, name
     assert np.abs(y - np.asarray(case.record["expected"]["y"])).max() > 0.05
+
+
+def _ort_with(spec, case, attributes: dict):
+    """ONNX Runtime's outputs for the case's model at float32 with the LSTM node's activation_alpha and
+    activation_beta replaced by `attributes` (a value None removes the attribute)."""
+    from onnx import helper
+
+    from lstm_adapters import onnx_model
+    from lstm_adapters.onnxruntime_lstm import OnnxRuntimeLSTMAdapter
+
+    inputs, params = case_arrays(spec, case, "float32")
+    built = onnx_model.build(spec, inputs, params, case.variant)
+    (node,) = [n for n in built.model.graph.node if n.op_type == "LSTM"]
+    kept = [a for a in node.attribute if a.name not in attributes]
+    del node.attribute[:]
+    node.attribute.extend(kept + [helper.make_attribute(k, v) for k, v in attributes.items() if v is not None])
+    return built.outputs(*OnnxRuntimeLSTMAdapter().evaluate(built))
+
+
+def _reference_with(spec, case, functions: dict):
+    """The reference's outputs for the case with some of its functions replaced: role -> (name, alpha, beta)."""
+    from lstm_conformance.reference.lstm import run_reference
+
+    acts = dict(case.variant["activations"])
+    for role, (name, alpha, beta) in functions.items():
+        acts[role] = {"name": name, "alpha": alpha, "beta": beta}
+    return run_reference(spec, case.record["inputs"], case.record["params"],
+                         variant={**case.variant, "activations": acts}, mode="float")
+
+
+def _close(got: dict, want: dict, tol: float = 5e-6) -> bool:
+    return all(np.abs(np.asarray(got[k], dtype=np.float64) - np.asarray(want[k])).max() < tol for k in want)
+
+
+def test_onnxruntime_reads_alpha_and_beta_only_for_functions_that_take_them(spec, golden_cases):
+    """ONNX Runtime 1.32.0 consumes activation_alpha (and activation_beta) left to right, one entry per function
+    that takes one; a list with one entry per function (0 for Sigmoid), as the operator text can be read, shifts
+    every later value. The model builder writes ONNX Runtime's form."""
+    _require("onnx", "onnxruntime")
+    from lstm_adapters import onnx_model
+
+    (case,) = [c for c in golden_cases if c.id == "act-leaky-elu-T6-B3-I3-H4"]  # Sigmoid, LeakyRelu 0.1, Elu 1.5
+    assert onnx_model.activation_lists(spec, case.variant) == {
+        "activations": ["Sigmoid", "LeakyRelu", "Elu"], "activation_alpha": [0.1, 1.5]}
+    golden = case.record["expected"]
+    assert _close(_ort_with(spec, case, {}), golden)
+    per_function = _ort_with(spec, case, {"activation_alpha": [0.0, 0.1, 1.5]})
+    shifted = _reference_with(spec, case, {"cell_input": ("LeakyRelu", 0.0, 0), "cell_output": ("Elu", 0.1, 0)})
+    assert _close(per_function, shifted) and not _close(per_function, golden)
+
+
+def test_onnxruntime_defaults_for_omitted_alpha_and_beta_are_pinned(spec, golden_cases):
+    """With activation_alpha and activation_beta omitted, ONNX Runtime 1.32.0 uses LeakyRelu 0.01, Elu 1.0 and
+    HardSigmoid (0.2, 0.5), as the operator text, but ThresholdedRelu 0 where the ONNX operator ThresholdedRelu
+    defaults to 1.0 (README, Deviations)."""
+    _require("onnx", "onnxruntime")
+    cases = {c.id: c for c in golden_cases}
+    omitted = {"activation_alpha": None, "activation_beta": None}
+    leaky_elu = cases["act-leaky-elu-T6-B3-I3-H4"]
+    assert _close(_ort_with(spec, leaky_elu, omitted),
+                  _reference_with(spec, leaky_elu, {"cell_input": ("LeakyRelu", 0.01, 0), "cell_output": ("Elu", 1.0, 0)}))
+    hard = cases["act-hardsig-T6-B3-I3-H4"]  # HardSigmoid(0.2, 0.5): the defaults themselves
+    assert _close(_ort_with(spec, hard, omitted), hard.record["expected"])
+    thresholded = cases["act-thresh-softsign-T6-B3-I3-H4"]  # ThresholdedRelu 0.5
+    got = _ort_with(spec, thresholded, omitted)
+    assert _close(got, _reference_with(spec, thresholded, {"cell_input": ("ThresholdedRelu", 0.0, 0)}))
+    assert not _close(got, _reference_with(spec, thresholded, {"cell_input": ("ThresholdedRelu", 1.0, 0)}))

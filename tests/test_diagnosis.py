@@ -83,7 +83,7 @@ BROKEN_FILES = [
     ("not-a-matrix", "transposed_reads: [W_i,", "transposed_reads: [b_i,", ["hypotheses[1]", "'b_i' is not a matrix"]),
     ("unknown-key", "feed: {reverse_time: [x]}", "feed: {reverse_tme: [x]}", ["hypotheses[5].feed", "reverse_tme"]),
     ("duplicate-id", "id: weights_transposed", 'id: "time:reversed_output"', ["id 'time:reversed_output' is used twice"]),
-    ("bad-model", "gates: {i: hard_sigmoid,", "gates: {i: hard_sigmoidd,", ["hypotheses[8]", "hard_sigmoidd"]),
+    ("bad-model", "gates: {i: keras2_hard_sigmoid,", "gates: {i: keras2_hard_sigmoidd,", ["hypotheses[8]", "keras2_hard_sigmoidd"]),
     ("not-an-output", "read: {reverse_time: [y]}", "read: {reverse_time: [h_n]}", ["'h_n' is not an output with a time axis"]),
     ("repack-of-different-tensors", "read: concatenated_per_gate}", "read: torch}",
      ["hypotheses[2]", "must hold the same tensors with the same shapes"]),

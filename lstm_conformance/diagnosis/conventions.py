@@ -134,7 +134,7 @@ def _checked(spec: Spec, hyp: Hypothesis, path: Path) -> Hypothesis:
             raise ValueError(f"repack.{key}: unknown packing {f['repack'][key]!r}; the spec has {sorted(spec.packings)}")
     if "repack" in f:
         written, read_as = (spec.packings[f["repack"][k]] for k in ("written", "read"))
-        dims = {d: 2 + 3 * k for k, d in enumerate(spec.dimensions)}  # distinct sizes: "I + H" equals "H + I"
+        dims = spec.with_defaults({d: 2 + 3 * k for k, d in enumerate(spec.dimensions)})  # distinct: "I + H" equals "H + I"
         shapes_w = {n: [eval_dim(d, dims) for d in t.shape] for n, t in written.tensors.items()}
         shapes_r = {n: [eval_dim(d, dims) for d in t.shape] for n, t in read_as.tensors.items()}
         if shapes_w != shapes_r:
@@ -258,6 +258,8 @@ def _model_spec(spec: Spec, hyp: Hypothesis, path: Path) -> Spec:
                 raise ValueError(f"model.feature_edits.{feature}: the feature does not edit {eq!r}")
             entry["edits"][eq] = text
     for name, definition in hyp.model.get("activations", {}).items():
+        if name in data["activations"]:
+            raise ValueError(f"model.activations: {name!r} is already an activation of the spec; name a new one")
         data["activations"][name] = {"definition": definition}
     for gate, act in hyp.model.get("gates", {}).items():
         if gate not in data["gates"]:
@@ -580,8 +582,10 @@ def expected_outputs(spec: Spec, hyp: Hypothesis, record: Mapping[str, Any]) -> 
     from ..reference.lstm import run_reference
 
     model_spec = hyp.model_spec or spec
-    if "variant" in hyp.model:  # it computes another value of a cell feature than the case's
-        variant = replaced_variant(spec, record["variant"], hyp.model["variant"])
+    if "variant" in hyp.model or "swap_activation_numbers" in hyp.model:  # another value of a cell feature
+        variant = replaced_variant(spec, record["variant"], hyp.model.get("variant", {}))
+        if hyp.model.get("swap_activation_numbers"):
+            variant = swapped_activation_numbers(spec, variant)
         wanted = parameter_names(spec, variant)
         params = {n: record["params"][n] for n in wanted}  # KeyError: the case lacks what it would read
         return run_reference(model_spec, record["inputs"], params, variant=variant, mode="float")
@@ -591,6 +595,37 @@ def expected_outputs(spec: Spec, hyp: Hypothesis, record: Mapping[str, Any]) -> 
         return run_reference(model_spec, record["inputs"], record["params"], variant=record["variant"],
                              mode="float")
     return _unmasked_runs(spec, model_spec, unmasked, record, run_reference)
+
+
+def swapped_activation_numbers(spec: Spec, variant: Mapping[str, Any]) -> dict:
+    """`variant` with alpha and beta exchanged in every activation it picks (a number the function does not
+    take becomes 0), checked against the spec; a variant whose functions then compute what they did (every
+    swapped number untaken or equal) is returned as it is."""
+    from ..spec.cell import activation_by_onnx_name
+
+    by_onnx = activation_by_onnx_name(spec)
+    out = dict(variant)
+    for feature, value in variant.items():
+        fields = spec.data["features"][feature].get("fields", {})
+        roles = [f for f, e in fields.items() if e["type"] == "activation"]
+        if not roles:
+            continue
+
+        def swap(obj: Mapping[str, Any]) -> dict:
+            new = dict(obj)
+            for role in roles:
+                fn = obj[role]
+                takes = spec.data["activations"][by_onnx[fn["name"]]].get("takes", [])
+                new[role] = {"name": fn["name"], "alpha": fn["beta"] if "alpha" in takes else 0,
+                             "beta": fn["alpha"] if "beta" in takes else 0}
+            return new
+        out[feature] = [swap(v) for v in value] if isinstance(value, list) else swap(value)
+        if isinstance(out[feature], list) and all(v == out[feature][0] for v in out[feature]):
+            out[feature] = out[feature][0]
+    try:
+        return check_variant(spec, out)
+    except ValueError:
+        return dict(variant)  # e.g. swapped back into the base LSTM's functions
 
 
 def replaced_variant(spec: Spec, variant: Mapping[str, Any], patch: Mapping[str, Any]) -> dict:

@@ -52,6 +52,7 @@ BUILTIN = {
     "keras-jax": "lstm_adapters.keras_lstm:KerasJaxLSTMAdapter",
     "flax": "lstm_adapters.flax_lstm:FlaxLSTMCellAdapter",
     "flax-optimized": "lstm_adapters.flax_lstm:FlaxOptimizedLSTMCellAdapter",
+    "tflite": "lstm_adapters.tflite_lstm:TFLiteLSTMAdapter",
 }
 
 

@@ -280,13 +280,15 @@ def array_shape(spec: Spec, kind: str, name: str, variant: Mapping[str, Any],
 
 def shape_labels(spec: Spec, kind: str, name: str, variant: Mapping[str, Any]) -> list[str]:
     """An input's or output's shape in the spec's words under `variant`: ["T", "B", "H"] for y of the base
-    LSTM ("D * H" without its D = 1), ["T", "B", "D * H"] when bidirectional."""
+    LSTM ("D * P" without its D = 1, and P, the projection's width, is H without one), ["T", "B", "D * H"]
+    when bidirectional, ["T", "B", "P"] with a projection."""
     st = structure(spec, variant)
     entry = spec.data[kind][name]
     fixed = {"D": st.D, "L": st.L}
+    unset = {dim: default for dim, value, default in st.sizes if value is None}  # P is H without a projection
     labels = []
     for dim in (entry["stacked_shape"] if st.stacked and "stacked_shape" in entry else entry["shape"]):
-        factors = [f.strip() for f in str(dim).split("*")]
+        factors = [unset.get(f.strip(), f.strip()) for f in str(dim).split("*")]
         kept = [f for f in factors if fixed.get(f) != 1] or ["1"]
         labels.append(" * ".join(kept) if "+" not in str(dim) else str(dim))
     return labels
