@@ -41,6 +41,8 @@ class TFLiteLSTMAdapter(FrameworkAdapter):
         self.name = f"TFLite UNIDIRECTIONAL_SEQUENCE_LSTM (ai_edge_litert {version('ai-edge-litert')})"
 
     def supports(self, variant: dict) -> bool:
+        if self.missing:
+            return True  # skip_reason skips every case, saying how to install the framework
         try:
             self.model.features_of(variant)
         except ValueError:

@@ -46,8 +46,17 @@ def _require(framework: str) -> None:
         pytest.skip(f"{framework} is not installed (tox -e thirdparty installs it)")
 
 
+# The activations Keras runs, written out independently: act-keras-T6-B3-I3-H4 (recurrent_activation
+# "hard_sigmoid", x / 6 + 0.5, and activation "relu").
+KERAS_RUNS_ACTIVATIONS = [{"gate": {"name": "HardSigmoid", "alpha": 0.16666666666666666, "beta": 0.5},
+                           "cell_input": {"name": "Relu", "alpha": 0, "beta": 0},
+                           "cell_output": {"name": "Relu", "alpha": 0, "beta": 0}}]
+
+
 def supported(impl: str, variant: dict) -> bool:
     """What the adapter runs (its supports(), written out independently)."""
+    if FRAMEWORK[impl] == "keras" and variant.get("activations") in KERAS_RUNS_ACTIVATIONS:
+        variant = {k: v for k, v in variant.items() if k != "activations"}
     if not set(variant) <= RUNS_FEATURES:
         return False
     if FRAMEWORK[impl] == "keras" and variant.get("direction") == "reverse" and "num_layers" in variant:
@@ -97,6 +106,10 @@ def _check_run(spec, impl: str, dtype: str, result) -> None:
             assert c.reasons and c.reasons[0].startswith(skip_reason(impl, c.id, dtype)), (c.id, c.reasons)
     judged = [c for c in result.cases if c.id in run]
     if (impl, dtype) == ("keras-jax", "float64"):  # README: Keras on jax computes tanh of float64 in float32
+        # act-keras-T6-B3-I3-H4 calls neither tanh nor sigmoid (hard_sigmoid and relu): float64-exact
+        assert {c.id for c in judged if c.status == "passed"} == {"act-keras-T6-B3-I3-H4"}, \
+            {c.id: c.status for c in judged}
+        judged = [c for c in judged if c.status != "passed"]
         assert {c.status for c in judged} == {"failed"}, {c.id: c.status for c in judged}
         worst = max(c.worst("max_abs_err") for c in judged)
         atol, _ = spec.tolerance("float32")

@@ -23,7 +23,7 @@ from lstm_conformance.cases.golden import load_golden
 from lstm_conformance.run.runner import run_conformance
 
 # What torch.nn.LSTM has: written here, independently of the adapter's supports().
-NN_LSTM_RUNS = {"direction": {"bidirectional"}, "num_layers": "any", "lengths": {"zero_fill"}}
+NN_LSTM_RUNS = {"direction": {"bidirectional"}, "num_layers": "any", "lengths": {"zero_fill"}, "proj_size": "any"}
 TORCH_ZERO_LENGTH_WORDS = "Length of all samples has to be greater than 0"  # pack_padded_sequence's RuntimeError
 
 

@@ -21,7 +21,7 @@ from lstm_conformance.run.runner import run_conformance
 
 FRAMEWORK = {"torch": "torch", "torch-batch-first": "torch", "torch-cell": "torch", "onnxruntime": "onnxruntime",
              "onnxruntime-batch-first": "onnxruntime", "onnx-reference": "onnx", "onnx-reference-batch-first": "onnx",
-             "keras": "keras", "keras-jax": "keras", "flax": "flax", "flax-optimized": "flax"}
+             "keras": "keras", "keras-jax": "keras", "flax": "flax", "flax-optimized": "flax", "tflite": "ai_edge_litert"}
 # What each implementation does on the goldens; anything else fails the test.
 #   "pass": every case passes; "skip: <words>": every case skipped with a reason containing <words>;
 #   "fail-float32-accurate": every case fails, all within the float32 tolerance (a float64 run
@@ -31,6 +31,7 @@ EXPECTED = {
     ("keras-jax", "float64"): "fail-float32-accurate",
     ("onnxruntime-batch-first", "float64"): "skip: Batchwise recurrent operations (layout == 1) are not supported",
     ("onnxruntime-batch-first", "float32"): "skip: Batchwise recurrent operations (layout == 1) are not supported",
+    ("tflite", "float64"): "skip: input_gate_bias->type != kTfLiteFloat32 (FLOAT64 != FLOAT32)",
 }
 
 
