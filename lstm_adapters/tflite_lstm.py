@@ -32,10 +32,13 @@ class TFLiteLSTMAdapter(FrameworkAdapter):
     install = INSTALL
 
     def _import(self) -> None:
-        import ai_edge_litert  # noqa: F401
         from importlib.metadata import version
 
+        import ai_edge_litert.interpreter  # the missing-framework skip starts here
+
         from . import tflite_model
+
+        del ai_edge_litert
 
         self.model = tflite_model
         self.name = f"TFLite UNIDIRECTIONAL_SEQUENCE_LSTM (ai_edge_litert {version('ai-edge-litert')})"

@@ -278,3 +278,30 @@ def test_the_representative_subset_holds_every_variant_of_the_goldens():
     assert {c for c in ALL_IDS if c.startswith("base-")} <= set(subset)
     assert any("zero_length_row" in GOLDEN_FLAGS[c] and not GOLDEN_VARIANTS[c].get("empty_rows") for c in subset)
     assert not [c for c in subset if c.startswith(("wide-", "long-"))]
+
+
+@pytest.mark.parametrize("cid, arrays, flag", [
+    ("act-hardsig-T6-B3-I3-H4", {"W": {"uniform": [-0.3, 0.3]}, "x": {"uniform": [-0.5, 0.5]}}, "crosses_breakpoints"),
+    ("act-leaky-elu-T6-B3-I3-H4", {"W": {"uniform": [0.0, 0.1]}, "U": {"uniform": [0.0, 0.1]}, "b": {"uniform": [0.5, 1.0]},
+                                   "x": {"uniform": [0.0, 1.0]}, "h0": {"uniform": [0.0, 0.9]}, "c0": {"uniform": [0.5, 2.0]}},
+     "crosses_breakpoints"),
+    ("proj-bias-clip-T6-B3-I3-H5-P3", {"W_proj": {"uniform": [-0.1, 0.1]}}, "clip_binds"),
+])
+def test_a_case_that_no_longer_keeps_its_flag_is_refused(spec, cid, arrays, flag):
+    """crosses_breakpoints and clip_binds are checked on the generated case, not trusted: the same case with
+    milder arrays (no pre-activation beyond HardSigmoid's breakpoints, none below LeakyRelu's and Elu's 0, no
+    projected unit reaching proj_clip) is refused."""
+    import dataclasses
+
+    from lstm_conformance.cases.case_list import check_case, generate, load_case_list
+    from lstm_conformance.reference.lstm import run_reference
+
+    (case,) = [c for c in load_case_list(spec=spec) if c.id == cid]
+    for c in (case, dataclasses.replace(case, arrays={**case.arrays, **arrays})):
+        inputs, params = generate(c, spec)
+        trace: list = []
+        run_reference(spec, inputs, params, variant=c.variant, mode="float", trace=trace)
+        problems = check_case(c, spec, inputs, params, trace)
+        assert (problems == []) == (c is case), problems
+        if c is not case:
+            assert any(f"flag {flag} promises" in p for p in problems), problems
