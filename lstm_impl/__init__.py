@@ -26,16 +26,24 @@ for a one-cell model, else (L*D, B, H) indexed layer*D + direction.
     (8, 16)
 
 A reverse-only LSTM is ``variant={"direction": "reverse"}``; the variant keys
-(``direction``, ``num_layers``, ``lengths``, ``empty_rows``) are in
-``variant``.
+(``direction``, ``num_layers``, ``lengths``, ``empty_rows`` and the cell
+features ``activations``, ``peephole``, ``coupling``, ``layer_norm``,
+``clip``, ``proj_size``, ``proj_bias``, ``proj_clip``) are in ``variant``.
+With ``proj_size`` P, h is P wide and c stays H wide:
+
+    >>> proj = LSTM(4, 8, variant={"proj_size": 3, "layer_norm": True}, seed=0)
+    >>> y, (h_n, c_n) = proj.forward_sequence(np.zeros((5, 2, 4)), return_state=True)
+    >>> y.shape, h_n.shape, c_n.shape, proj.params["U_f"].shape, proj.params["W_proj"].shape
+    ((5, 2, 3), (2, 3), (2, 8), (8, 3), (3, 8))
 
 Modules: ``lstm`` (the model and its argument shapes), ``kernel`` (the fused
 recurrence: one input-projection GEMM, then one GEMM per step),
+``features`` (the cell features and their plainer per-step kernel),
 ``structure`` (lengths, reverse, bidirectional and stacked runs around the
 kernel), ``variant`` (the variant keys and their checks), ``activations``
-(overflow-free sigmoid/tanh), ``init`` (Glorot / orthogonal initialisation),
-``layout`` (canonical names, per-cell suffixes and the fused gate layout),
-``checks`` (argument validation).
+(overflow-free sigmoid/tanh and the ONNX activations), ``init`` (Glorot /
+orthogonal initialisation), ``layout`` (canonical names, per-cell suffixes
+and the fused gate layout), ``checks`` (argument validation).
 """
 from .activations import sigmoid
 from .layout import FUSED_ORDER, GATES, PARAM_NAMES, param_names
@@ -43,4 +51,4 @@ from .lstm import LSTM
 from .variant import VARIANT_KEYS
 
 __all__ = ["LSTM", "sigmoid", "GATES", "PARAM_NAMES", "FUSED_ORDER", "param_names", "VARIANT_KEYS"]
-__version__ = "1.1.0"
+__version__ = "1.2.0"

@@ -87,3 +87,114 @@ def activate_gates_tanh_(gates: np.ndarray, h3: int) -> None:
     sig = gates[:h3]  # (3H, B), contiguous
     np.multiply(sig, 0.5, out=sig)
     np.add(sig, 0.5, out=sig)
+
+
+# --------------------------------------------------------------------------- ONNX activations
+# The functions a variant's ``activations`` may name (ONNX's LSTM attribute), each with the numbers it
+# takes; a number it does not take is written 0.  Every kernel below returns a new array of z's dtype
+# and has no overflow or invalid-value warning at any finite z: exp only ever sees values <= 0, and a
+# product that may overflow only where its result is clipped or saturated anyway (HardSigmoid's
+# alpha * z, ScaledTanh's beta * z) is computed with overflow ignored.  A result that is itself beyond
+# the dtype's range (Affine's alpha * z + beta, LeakyRelu's alpha * z with alpha > 1) is inf, with
+# NumPy's warning, as the GEMM's would be.
+ACTIVATION_TAKES: dict[str, tuple[str, ...]] = {
+    "Sigmoid": (),
+    "Tanh": (),
+    "Relu": (),
+    "Affine": ("alpha", "beta"),
+    "LeakyRelu": ("alpha",),
+    "ThresholdedRelu": ("alpha",),
+    "ScaledTanh": ("alpha", "beta"),
+    "HardSigmoid": ("alpha", "beta"),
+    "Elu": ("alpha",),
+    "Softsign": (),
+    "Softplus": (),
+}
+
+
+def _relu(z: np.ndarray, alpha: float, beta: float) -> np.ndarray:
+    return np.maximum(z, 0.0)  # max(z, 0)
+
+
+def _affine(z: np.ndarray, alpha: float, beta: float) -> np.ndarray:
+    out = np.multiply(z, alpha)  # alpha * z + beta
+    np.add(out, beta, out=out)
+    return out
+
+
+def _leaky_relu(z: np.ndarray, alpha: float, beta: float) -> np.ndarray:
+    out = z.copy()  # z >= 0 ? z : alpha * z; alpha * z only where it is used
+    np.multiply(z, alpha, out=out, where=z < 0)
+    return out
+
+
+def _thresholded_relu(z: np.ndarray, alpha: float, beta: float) -> np.ndarray:
+    return np.where(z > alpha, z, 0.0).astype(z.dtype, copy=False)  # z > alpha ? z : 0 (strict)
+
+
+def _scaled_tanh(z: np.ndarray, alpha: float, beta: float) -> np.ndarray:
+    with np.errstate(over="ignore"):  # beta * z = +-inf: tanh is +-1, the right answer
+        out = np.multiply(z, beta)
+    np.tanh(out, out=out)
+    np.multiply(out, alpha, out=out)  # alpha * tanh(beta * z)
+    return out
+
+
+def _hard_sigmoid(z: np.ndarray, alpha: float, beta: float) -> np.ndarray:
+    with np.errstate(over="ignore"):  # alpha * z = +-inf is clipped to 1 or 0 below
+        out = np.multiply(z, alpha)
+    np.add(out, beta, out=out)
+    np.minimum(out, 1.0, out=out)
+    np.maximum(out, 0.0, out=out)  # max(0, min(1, alpha * z + beta))
+    return out
+
+
+def _elu(z: np.ndarray, alpha: float, beta: float) -> np.ndarray:
+    neg = np.minimum(z, 0.0)  # expm1 only sees z <= 0: no overflow
+    with np.errstate(under="ignore"):
+        np.expm1(neg, out=neg)
+    np.multiply(neg, alpha, out=neg)  # alpha * (exp(z) - 1)
+    return np.where(z >= 0, z, neg)
+
+
+def _softsign(z: np.ndarray, alpha: float, beta: float) -> np.ndarray:
+    den = np.abs(z)
+    np.add(den, 1.0, out=den)  # 1 + |z|: rounds to |z| near the top of the range, never overflows
+    return np.divide(z, den)
+
+
+def _softplus(z: np.ndarray, alpha: float, beta: float) -> np.ndarray:
+    t = np.abs(z)  # log(1 + exp(z)) = max(z, 0) + log1p(exp(-|z|))
+    np.negative(t, out=t)
+    with np.errstate(under="ignore"):
+        np.exp(t, out=t)
+    np.log1p(t, out=t)
+    np.add(t, np.maximum(z, 0.0), out=t)
+    return t
+
+
+def _sigmoid(z: np.ndarray, alpha: float, beta: float) -> np.ndarray:
+    return sigmoid(z)
+
+
+def _tanh(z: np.ndarray, alpha: float, beta: float) -> np.ndarray:
+    return np.tanh(z)
+
+
+_KERNELS = {
+    "Sigmoid": _sigmoid, "Tanh": _tanh, "Relu": _relu, "Affine": _affine, "LeakyRelu": _leaky_relu,
+    "ThresholdedRelu": _thresholded_relu, "ScaledTanh": _scaled_tanh, "HardSigmoid": _hard_sigmoid,
+    "Elu": _elu, "Softsign": _softsign, "Softplus": _softplus,
+}
+
+
+def activation(name: str, alpha: float = 0.0, beta: float = 0.0):
+    """The elementwise function ``z -> f(z)`` of ONNX activation ``name`` with its ``alpha`` and ``beta``.
+
+    The function takes a real floating array and returns a new one of the same dtype (the numbers are
+    rounded to that dtype as NumPy does for Python scalars).  ``name`` must be in ``ACTIVATION_TAKES``
+    (variant.py checks the variant first).
+    """
+    kernel = _KERNELS[name]
+    a, b = float(alpha), float(beta)
+    return lambda z: kernel(z, a, b)

@@ -21,6 +21,13 @@ canonical parameter set (names in layout.py).  Shapes:
 * ``lengths`` (B,) integers in [0, T]: the ``zero_fill`` convention
   (variant.py; structure.py has the algorithm).
 
+Cell features (variant keys ``activations``, ``peephole``, ``coupling``,
+``layer_norm``, ``clip``, ``proj_size``, ``proj_bias``, ``proj_clip``;
+features.py) run a plainer per-step kernel.  With ``proj_size`` P, h is P
+wide: ``h0`` / ``h_n`` are (B, P) or (L*D, B, P), ``y`` (T, B, D*P), while
+``c0`` / ``c_n`` stay H wide; ``U_k`` is (H, P) and the ``W_k`` above layer 0
+are (H, D*P).
+
 ``forward`` (one step) is one step of one cell: it is defined for a model with
 a single cell (one layer; forward or reverse-only) and raises ``ValueError``
 for a stacked or bidirectional model, where a step has no single meaning (a
@@ -74,7 +81,8 @@ from .variant import check_variant
 
 
 class LSTM:
-    """An LSTM (no peepholes): one layer and one direction by default, time-major.
+    """An LSTM: one layer and one direction by default, time-major; the base cell below unless the
+    variant sets cell features (features.py).
 
     Per step, per batch row, per cell (sigma = logistic sigmoid)::
 
@@ -87,13 +95,16 @@ class LSTM:
     model (``num_layers``, ``bidirectional`` or ``variant``; the module
     docstring has the shapes) holds one such set per cell, suffixed ``_l{k}``
     for layer k >= 1 and ``_reverse`` for a bidirectional model's reverse
-    direction; above layer 0, ``W_k`` is (H, D*H).  ``batch_first`` makes
-    ``X`` and ``y`` (B, T, ...) and leaves the states as they are.
+    direction; above layer 0, ``W_k`` is (H, D*H) (D*P with projection).
+    ``batch_first`` makes ``X`` and ``y`` (B, T, ...) and leaves the states
+    as they are.
 
     A new model is initialised with Glorot-uniform ``W_k``, orthogonal ``U_k``
     and zero biases except ``b_f = forget_bias`` (1.0 is a common choice), cell
-    after cell.  Random draws come from ``rng`` if given, else
-    ``np.random.default_rng(seed)``; the global NumPy RNG is never used.
+    after cell; cell features start neutral: peepholes and ``b_proj`` 0,
+    layer-norm scales 1, ``W_proj`` Glorot-uniform.  Random draws come from
+    ``rng`` if given, else ``np.random.default_rng(seed)``; the global NumPy
+    RNG is never used.
     """
 
     def __init__(
@@ -128,10 +139,14 @@ class LSTM:
         else:
             rng = np.random.default_rng(seed)
         suffixes = _cell_suffixes(var)
-        params = init_stacked_params(i, h, rng, dt, fb, suffixes)
-        own = cell_param_names(var)  # peepholes start at zero; "cifg" has no input gate
+        params = init_stacked_params(i, h, rng, dt, fb, suffixes, var.get("proj_size"))
+        # peepholes and b_proj start at zero, layer-norm scales at one; "cifg" has no input gate
+        own = [k for k in cell_param_names(var) if k not in PARAM_NAMES and k != "W_proj"]
+        p = var.get("proj_size", h)
         for suffix in (s for layer_suffixes in suffixes for s in layer_suffixes):
-            params.update({f"{k}{suffix}": np.zeros(h, dtype=dt) for k in own if k not in PARAM_NAMES})
+            for k in own:
+                params[k + suffix] = (np.ones(h, dtype=dt) if k.startswith("ln_")
+                                      else np.zeros(p if k == "b_proj" else h, dtype=dt))
         self._set_params({k: v for k, v in params.items() if k in param_names(len(suffixes), len(suffixes[0]) == 2, var)},
                          dt, var, bf)
 
@@ -151,7 +166,11 @@ class LSTM:
         ``variant`` (variant.py) says which cells the dict holds: ``None``
         (the base LSTM) means exactly ``W_i ... b_o``; e.g. ``{"num_layers":
         2, "direction": "bidirectional"}`` also wants the ``_reverse``, ``_l1``
-        and ``_l1_reverse`` sets.  I and H are inferred from ``W_i`` (H, I).
+        and ``_l1_reverse`` sets; cell features add theirs (``p_i``, ``ln_f``,
+        ``W_proj``, ...; layout.cell_param_names).  I and H are inferred from
+        ``W_f`` (H, I), P from ``W_proj`` (P, H), which must agree with the
+        variant's ``proj_size``; then ``U_k`` is (H, P) and the ``W_k`` of
+        layers >= 1 are (H, D*P).
         Every key must be present, no other key allowed, every value a real
         floating array of the right shape.  ``dtype`` defaults to the common
         dtype of the arrays; they are cast to it.  With ``validate`` (default)
@@ -181,19 +200,26 @@ class LSTM:
             )
         h, i = w_f.shape
         d = 2 if var.get("direction") == "bidirectional" else 1
-        for k in names:
-            role, layer = k[0], _layer_of(k)
-            if role == "W" and layer:
-                shape, text = (h, d * h), f"(H, D*H) = {(h, d * h)} [D={d}]"
-            else:
-                shape, text = {"W": ((h, i), "(H, I)"), "U": ((h, h), "(H, H)"),
-                               "b": ((h,), "(H,)"), "p": ((h,), "(H,)")}[role]
-                text = f"{text} = {shape}"
-            if arrays[k].shape != shape:
+        proj = "proj_size" in var
+        if proj:
+            w_proj = arrays["W_proj"]
+            if w_proj.shape != (var["proj_size"], h):
                 raise ValueError(
-                    f"params['{k}'].shape={arrays[k].shape}, but should be {text} "
-                    f"[H={h}, I={i} from params['W_f'].shape]"
+                    f"params['W_proj'].shape={w_proj.shape}, but should be (P, H) = "
+                    f"{(var['proj_size'], h)} [P={var['proj_size']} from variant['proj_size'], "
+                    f"H={h} from params['W_f'].shape]"
                 )
+        p = var["proj_size"] if proj else h  # the width of h
+        dims = f"H={h}, I={i} from params['W_f'].shape" + (f", P={p} from params['W_proj'].shape" if proj else "")
+        for layer, layer_suffixes in enumerate(_cell_suffixes(var)):
+            for suffix in layer_suffixes:
+                for base in cell_param_names(var):
+                    k = base + suffix
+                    shape, text = _expected_shape(base, layer, h, i, p, d, proj)
+                    if arrays[k].shape != shape:
+                        raise ValueError(
+                            f"params['{k}'].shape={arrays[k].shape}, but should be {text} [{dims}]"
+                        )
         if dtype is None:
             dt = np.result_type(*arrays.values())
             dt = check_model_dtype(dt, "dtype (common dtype of params)")
@@ -217,6 +243,8 @@ class LSTM:
         self._compute_dtype = np.dtype(np.float32) if dtype == np.float16 else dtype
         self._params = canonical
         self._hidden_size, self._input_size = canonical["W_f"].shape
+        self._proj_size = canonical["W_proj"].shape[0] if "W_proj" in canonical else None
+        self._h_width = self._proj_size or self._hidden_size  # P: the width of h (H without projection)
         self._variant = variant
         self._batch_first = batch_first
         self._num_layers = variant.get("num_layers", 1)
@@ -226,11 +254,13 @@ class LSTM:
         # Fused layout (layout.py): gate order (i, f, o, g), sigmoid blocks pre-scaled
         # for the activation form of the compute dtype (activations.py); one per cell.
         self._form = gate_form(self._compute_dtype)
-        features = has_cell_features(variant)  # peepholes, coupling, clip: features.py's kernel, unscaled
+        features = has_cell_features(variant)  # cell features: features.py's kernel, unscaled
         scale = 1.0 if features else SIGMOID_SCALE[self._form]
         self._cells = []
         for suffix in (s for layer_suffixes in _cell_suffixes(variant) for s in layer_suffixes):
             own = {k: canonical[k + suffix] for k in cell_param_names(variant) if k in PARAM_NAMES}
+            if variant.get("layer_norm"):  # the biases are added after the normalisation (CellFeatures.bias)
+                own = {k: np.zeros_like(v) if k[0] == "b" else v for k, v in own.items()}
             cell = pack_params(own, self._compute_dtype, scale)
             if features:
                 cell = (*cell, cell_features(variant, canonical, suffix, self._compute_dtype))
@@ -259,8 +289,13 @@ class LSTM:
 
     @property
     def hidden_size(self) -> int:
-        """H, the number of units (size of h and c) of every cell."""
+        """H, the number of units of every cell (the size of c, and of h without projection)."""
         return self._hidden_size
+
+    @property
+    def proj_size(self) -> int | None:
+        """P, the width of h (h0, y, h_n) when the variant sets ``proj_size``; else None (h is H wide)."""
+        return self._proj_size
 
     @property
     def num_layers(self) -> int:
@@ -321,6 +356,7 @@ class LSTM:
         Forms: ``x_t`` (I,) with states (H,); (B, I) with states (B, H); or the
         older column vectors (I, 1) with states (H, 1).  When I == 1 a (1, 1)
         ``x_t`` is read as (B=1, I) unless a state has shape (H, 1) with H > 1.
+        With projection, h is P wide in each form ((P,), (B, P), (P, 1)).
         ``h_prev`` / ``c_prev`` default to zeros.
 
         A reverse-only model steps the same way (feed it x_{T-1}, ..., x_0 to
@@ -336,29 +372,30 @@ class LSTM:
                 f"use forward_sequence"
             )
         x = self._as_input(x_t, "x_t")
-        i_sz, h_sz = self._input_size, self._hidden_size
+        i_sz, h_sz, p_sz = self._input_size, self._hidden_size, self._h_width
         if x.ndim == 1 and x.shape == (i_sz,):
             b = 1
-            st_shape, st_text = (h_sz,), "(H,)"
+            form = (None,), "({W},)"
         elif x.ndim == 2 and x.shape == (i_sz, 1) and (
-            i_sz != 1 or _is_column_state(h_prev, c_prev, h_sz)
+            i_sz != 1 or _is_column_state(h_prev, c_prev, p_sz, h_sz)
         ):
             b = 1
-            st_shape, st_text = (h_sz, 1), "(H, 1)"
+            form = (None, 1), "({W}, 1)"
         elif x.ndim == 2 and x.shape[1] == i_sz:
             b = x.shape[0]
-            st_shape, st_text = (b, h_sz), "(B, H)"
+            form = (b, None), "(B, {W})"
         else:
             raise ValueError(
                 f"x_t.shape={x.shape}, but should be ({i_sz},), (B, {i_sz}) or ({i_sz}, 1) "
                 f"[input_size={i_sz}]"
             )
-        h0 = self._state(h_prev, "h_prev", st_shape, st_text).reshape(b, h_sz)  # (B, H)
-        c0 = self._state(c_prev, "c_prev", st_shape, st_text).reshape(b, h_sz)  # (B, H)
+        (h_shape, h_text), (c_shape, c_text) = self._state_forms(*form)
+        h0 = self._state(h_prev, "h_prev", h_shape, h_text).reshape(b, p_sz)  # (B, P)
+        c0 = self._state(c_prev, "c_prev", c_shape, c_text).reshape(b, h_sz)  # (B, H)
         x3 = x.reshape(1, b, i_sz)  # (T=1, B, I)
         y, _, c_n = self._run(x3, h0, c0)
-        h_out, c_out = y[0], c_n  # (B, H) each
-        return self._to_model(h_out.reshape(st_shape)), self._to_model(c_out.reshape(st_shape))
+        h_out, c_out = y[0], c_n  # (B, P), (B, H)
+        return self._to_model(h_out.reshape(h_shape)), self._to_model(c_out.reshape(c_shape))
 
     def forward_sequence(
         self,
@@ -374,9 +411,11 @@ class LSTM:
         ``X`` (T, B, I) -> ``y`` (T, B, D*H) (``batch_first``: (B, T, I) ->
         (B, T, D*H)); states (B, H) when L*D == 1, else (L*D, B, H).  One
         unbatched sequence ``X`` (T, I) -> ``y`` (T, D*H), states (H,) or
-        (L*D, H).  ``h0`` / ``c0`` default to zeros.  With ``return_state``
-        returns ``(y, (h_n, c_n))``; for T == 0 the final state is the initial
-        one (zeros under the variant ``empty_rows: zeros``).
+        (L*D, H).  With projection, h and y are P wide instead of H ((B, P),
+        (L*D, B, P), (T, B, D*P)); c stays H wide.  ``h0`` / ``c0`` default to
+        zeros.  With ``return_state`` returns ``(y, (h_n, c_n))``; for T == 0
+        the final state is the initial one (zeros under the variant
+        ``empty_rows: zeros``).
 
         ``lengths`` (B,) integers in [0, T] (an int array or a list of ints):
         row b's sequence is ``X[:len_b, b]``; the rest is padding and is never
@@ -385,7 +424,7 @@ class LSTM:
         direction starts at step len_b - 1 (the ``zero_fill`` convention).
         """
         x = self._as_input(X, "X")
-        i_sz, h_sz = self._input_size, self._hidden_size
+        i_sz, h_sz, p_sz = self._input_size, self._hidden_size, self._h_width
         n_cells = len(self._cells)
         bf = self._batch_first
         if x.ndim == 2 and x.shape[1] == i_sz:
@@ -393,9 +432,9 @@ class LSTM:
             x3 = x.reshape(t_len, 1, i_sz)  # (T, B=1, I)
             b_text, t_text = "B=1 for an unbatched X (T, I)", "T from X.shape[0]"
             if n_cells == 1:
-                st_shape, st_text = (h_sz,), "(H,)"
+                form = (None,), "({W},)"
             else:
-                st_shape, st_text = (n_cells, h_sz), f"(L*D, H) [{self._ld_text()}]"
+                form = (n_cells, None), f"(L*D, {{W}}) [{self._ld_text()}]"
         elif x.ndim == 3 and x.shape[2] == i_sz:
             if bf:
                 b, t_len = x.shape[0], x.shape[1]
@@ -407,40 +446,47 @@ class LSTM:
                 b_text, t_text = "B from X.shape[1]", "T from X.shape[0]"
             b_text = b_text.replace("B ", f"B={b} ")
             if n_cells == 1:
-                st_shape, st_text = (b, h_sz), f"(B, H) [{b_text}]"
+                form = (b, None), f"(B, {{W}}) [{b_text}]"
             else:
-                st_shape = (n_cells, b, h_sz)
-                st_text = f"(L*D, B, H) [{self._ld_text()}, {b_text}]"
+                form = (n_cells, b, None), f"(L*D, B, {{W}}) [{self._ld_text()}, {b_text}]"
         else:
-            form = "(B, T, {0})" if bf else "(T, B, {0})"
+            shape = "(B, T, {0})" if bf else "(T, B, {0})"
             raise ValueError(
-                f"X.shape={x.shape}, but should be (T, {i_sz}) or {form.format(i_sz)} "
+                f"X.shape={x.shape}, but should be (T, {i_sz}) or {shape.format(i_sz)} "
                 f"[input_size={i_sz}{', batch_first=True' if bf else ''}]"
             )
         lens = None if lengths is None else check_lengths(
             lengths, b, t_len, b_text, t_text.replace("T ", f"T={t_len} ")
         )
-        h_init = self._state(h0, "h0", st_shape, st_text)
-        c_init = self._state(c0, "c0", st_shape, st_text)
+        (h_shape, h_text), (c_shape, c_text) = self._state_forms(*form)
+        h_init = self._state(h0, "h0", h_shape, h_text)
+        c_init = self._state(c0, "c0", c_shape, c_text)
         if n_cells == 1 and not self._variant and lens is None:
             # The base LSTM: the kernel alone (the benchmark's subject).
-            y, h_n, c_n = self._run(x3, h_init.reshape(b, h_sz), c_init.reshape(b, h_sz))
+            y, h_n, c_n = self._run(x3, h_init.reshape(b, p_sz), c_init.reshape(b, h_sz))
         else:
             y, h_n, c_n = run_stack(
                 self._cells, self._form, x3,
-                h_init.reshape(n_cells, b, h_sz), c_init.reshape(n_cells, b, h_sz),  # (L*D, B, H)
+                h_init.reshape(n_cells, b, p_sz), c_init.reshape(n_cells, b, h_sz),  # (L*D, B, P), (L*D, B, H)
                 lens, self._num_layers, self._bidirectional, self._reverse,
                 self._empty_rows_zero,
-            )  # y (T, B, D*H); h_n, c_n (L*D, B, H)
-        d_h = y.shape[2]
+            )  # y (T, B, D*P); h_n (L*D, B, P), c_n (L*D, B, H)
+        d_p = y.shape[2]
         if x.ndim == 2:
-            y = y.reshape(t_len, d_h)  # (T, D*H)
+            y = y.reshape(t_len, d_p)  # (T, D*P)
         elif bf:
-            y = y.transpose(1, 0, 2)  # (T, B, D*H) -> (B, T, D*H) view
+            y = y.transpose(1, 0, 2)  # (T, B, D*P) -> (B, T, D*P) view
         y_out = self._to_model(np.ascontiguousarray(y))
         if not return_state:
             return y_out
-        return y_out, (self._to_model(h_n.reshape(st_shape)), self._to_model(c_n.reshape(st_shape)))
+        return y_out, (self._to_model(h_n.reshape(h_shape)), self._to_model(c_n.reshape(c_shape)))
+
+    def _state_forms(self, dims: tuple, text: str) -> tuple[tuple[tuple[int, ...], str], ...]:
+        """``((h_shape, h_text), (c_shape, c_text))`` for a state form: ``dims`` with None for the state's
+        width and ``text`` with ``{W}`` for its name (h: P, or H without projection; c: H)."""
+        p_name = "P" if self._proj_size is not None else "H"
+        return tuple((tuple(width if d is None else d for d in dims), text.replace("{W}", name))
+                     for width, name in ((self._h_width, p_name), (self._hidden_size, "H")))
 
     def _ld_text(self) -> str:
         return f"L={self._num_layers}, D={2 if self._bidirectional else 1}"
@@ -484,6 +530,26 @@ def _cell_suffixes(variant: Mapping[str, Any]) -> list[list[str]]:
             for layer in range(variant.get("num_layers", 1))]
 
 
+def _expected_shape(base: str, layer: int, h: int, i: int, p: int, d: int, proj: bool
+                    ) -> tuple[tuple[int, ...], str]:
+    """The shape of one cell's parameter ``base`` (its name without the cell suffix) in layer ``layer``,
+    and how to write it: ``((5, 3), "(H, I) = (5, 3)")``.  p: the width of h (P, or H without projection)."""
+    pn = "P" if proj else "H"
+    if base == "W_proj":
+        shape, text = (p, h), "(P, H)"
+    elif base == "b_proj":
+        shape, text = (p,), "(P,)"
+    elif base[0] == "W" and layer:
+        return (h, d * p), f"(H, D*{pn}) = {(h, d * p)} [D={d}]"
+    elif base[0] == "W":
+        shape, text = (h, i), "(H, I)"
+    elif base[0] == "U":
+        shape, text = (h, p), f"(H, {pn})"
+    else:  # b_k, p_k, ln_k
+        shape, text = (h,), "(H,)"
+    return shape, f"{text} = {shape}"
+
+
 def _layer_of(name: str) -> int:
     """The layer of a canonical parameter name: ``U_f_l2_reverse`` -> 2, ``W_i`` -> 0."""
     for part in name.split("_")[2:]:
@@ -492,10 +558,10 @@ def _layer_of(name: str) -> int:
     return 0
 
 
-def _is_column_state(h_prev: Any, c_prev: Any, hidden_size: int) -> bool:
-    """True if a given state is an (H, 1) column with H > 1 (disambiguates I == 1)."""
-    for s in (h_prev, c_prev):
-        if s is not None and hidden_size > 1 and np.shape(s) == (hidden_size, 1):
+def _is_column_state(h_prev: Any, c_prev: Any, h_width: int, hidden_size: int) -> bool:
+    """True if a given state is a column, h (P, 1) with P > 1 or c (H, 1) with H > 1 (disambiguates I == 1)."""
+    for s, n in ((h_prev, h_width), (c_prev, hidden_size)):
+        if s is not None and n > 1 and np.shape(s) == (n, 1):
             return True
     return False
 

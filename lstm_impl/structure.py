@@ -22,8 +22,9 @@ Reverse direction
     inverse) puts the outputs back in input time order.
 
 Stacking
-    Layer k reads layer k-1's whole output (T, B, D*H), which is 0 past each
-    row's length, and honours the lengths again; no dropout.
+    Layer k reads layer k-1's whole output (T, B, D*P), which is 0 past each
+    row's length, and honours the lengths again; no dropout.  h is P wide
+    (P = proj_size, else H), c is H wide.
 """
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ import numpy as np
 
 from .kernel import run_cell
 
-#: One cell's fused weights: (W_aug (4H, In + 1), U_all (4H, H)), see layout.py, and, for a model with
+#: One cell's fused weights: (W_aug (4H, In + 1), U_all (4H, P)), see layout.py, and, for a model with
 #: cell features, its CellFeatures (features.py) as a third item.
 Cell = tuple
 
@@ -44,15 +45,16 @@ def run_with_lengths(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Forward direction, row b reading only x3[:len_b, b].
 
-    x3 (T, B, In); h0, c0 (B, H); lengths (B,) int64 in [0, T] or None (all T).
-    Returns y (T, B, H) (0 for t >= len_b), h_n, c_n (B, H).
+    x3 (T, B, In); h0 (B, P), c0 (B, H) (P = H without projection); lengths (B,)
+    int64 in [0, T] or None (all T).  Returns y (T, B, P) (0 for t >= len_b),
+    h_n (B, P), c_n (B, H).
     """
     w_aug, u_all = cell[0], cell[1]
     t_len, b = x3.shape[:2]
     if lengths is None or b == 0 or int(lengths.min()) == t_len:
         return run_cell(cell, form, x3, h0, c0)
-    y = np.zeros((t_len, b, u_all.shape[1]), dtype=w_aug.dtype)  # (T, B, H)
-    h = np.array(h0, dtype=w_aug.dtype)  # (B, H), each row's latest state
+    y = np.zeros((t_len, b, u_all.shape[1]), dtype=w_aug.dtype)  # (T, B, P)
+    h = np.array(h0, dtype=w_aug.dtype)  # (B, P), each row's latest state
     c = np.array(c0, dtype=w_aug.dtype)  # (B, H)
     t0 = 0
     for t1 in np.unique(lengths).tolist():  # ascending distinct lengths
@@ -64,7 +66,7 @@ def run_with_lengths(
         else:
             y_seg, h_seg, c_seg = run_cell(
                 cell, form, x3[t0:t1, active], h[active], c[active]
-            )  # (t1-t0, A, In) -> (t1-t0, A, H), (A, H), (A, H)
+            )  # (t1-t0, A, In) -> (t1-t0, A, P), (A, P), (A, H)
             y[t0:t1, active] = y_seg
             h[active] = h_seg
             c[active] = c_seg
@@ -88,15 +90,15 @@ def run_direction(
     cell: Cell, form: str, x3: np.ndarray, h0: np.ndarray, c0: np.ndarray,
     lengths: np.ndarray | None, reverse: bool,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One cell over the sequence, forward or reverse; y (T, B, H) in input time order."""
+    """One cell over the sequence, forward or reverse; y (T, B, P) in input time order."""
     if not reverse:
         return run_with_lengths(cell, form, x3, h0, c0, lengths)
     if lengths is None:
         y, h_n, c_n = run_cell(cell, form, x3[::-1], h0, c0)
-        return y[::-1], h_n, c_n  # (T, B, H) view, in input time order
+        return y[::-1], h_n, c_n  # (T, B, P) view, in input time order
     idx = reverse_index(lengths, x3.shape[0])
     y, h_n, c_n = run_with_lengths(cell, form, x3[idx], h0, c0, lengths)  # x3[idx]: (T, B, In)
-    return y[idx], h_n, c_n  # (T, B, H): 0 past each length, as y was
+    return y[idx], h_n, c_n  # (T, B, P): 0 past each length, as y was
 
 
 def run_stack(
@@ -104,32 +106,32 @@ def run_stack(
     lengths: np.ndarray | None, num_layers: int, bidirectional: bool, reverse: bool,
     empty_rows_zero: bool,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The whole model: cells[layer*D + direction]; x3 (T, B, I); h0, c0 (L*D, B, H).
+    """The whole model: cells[layer*D + direction]; x3 (T, B, I); h0 (L*D, B, P), c0 (L*D, B, H).
 
-    ``reverse``: a reverse-only model (D = 1).  Returns y (T, B, D*H) (forward
-    half first), h_n, c_n (L*D, B, H).
+    ``reverse``: a reverse-only model (D = 1).  Returns y (T, B, D*P) (forward
+    half first), h_n (L*D, B, P), c_n (L*D, B, H); P = H without projection.
     """
     d = 2 if bidirectional else 1
     t_len, b = x3.shape[:2]
-    h_sz = cells[0][1].shape[1]
+    h_sz, p_sz = cells[0][1].shape[0] // 4, cells[0][1].shape[1]  # U_all (4H, P)
     cd = cells[0][0].dtype
-    h_n = np.empty((num_layers * d, b, h_sz), dtype=cd)  # (L*D, B, H)
+    h_n = np.empty((num_layers * d, b, p_sz), dtype=cd)  # (L*D, B, P)
     c_n = np.empty((num_layers * d, b, h_sz), dtype=cd)  # (L*D, B, H)
-    layer_in = x3  # (T, B, I), then (T, B, D*H)
+    layer_in = x3  # (T, B, I), then (T, B, D*P)
     for layer in range(num_layers):
         if d == 1:
             k = layer
             layer_in, h_n[k], c_n[k] = run_direction(
                 cells[k], form, layer_in, h0[k], c0[k], lengths, reverse
-            )  # (T, B, H)
+            )  # (T, B, P)
             continue
-        out = np.empty((t_len, b, 2 * h_sz), dtype=cd)  # (T, B, 2H): [forward | reverse]
+        out = np.empty((t_len, b, 2 * p_sz), dtype=cd)  # (T, B, 2P): [forward | reverse]
         for direction in range(2):
             k = 2 * layer + direction
             y, h_n[k], c_n[k] = run_direction(
                 cells[k], form, layer_in, h0[k], c0[k], lengths, bool(direction)
             )
-            out[:, :, direction * h_sz:(direction + 1) * h_sz] = y
+            out[:, :, direction * p_sz:(direction + 1) * p_sz] = y
         layer_in = out
     if empty_rows_zero:
         empty = np.full(b, t_len == 0) if lengths is None else lengths == 0  # (B,)

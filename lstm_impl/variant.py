@@ -22,9 +22,15 @@ equal dicts: writing a default out (``{"num_layers": 1}``,
     ``"zeros"``: a row of length 0 returns h_n = c_n = 0 (as ONNX Runtime does)
     instead of its initial state.  With no ``lengths``, every row has length T,
     so this matters only when T == 0.
-``peephole``, ``coupling``, ``clip``
-    The cell features (features.py): ``True``; ``"input_forget"`` or
-    ``"cifg"``; ``{"convention": ..., "threshold": t}``.
+``activations``, ``peephole``, ``coupling``, ``layer_norm``, ``clip``,
+``proj_size``, ``proj_bias``, ``proj_clip``
+    The cell features (features.py): ``{"gate": A, "cell_input": A,
+    "cell_output": A}`` with ``A = {"name": an ONNX activation, "alpha": x,
+    "beta": y}`` (0 for a number the function does not take; bidirectional:
+    also a list of two such objects, forward first); ``True``;
+    ``"input_forget"`` or ``"cifg"``; ``True``; ``{"convention": ...,
+    "threshold": t}``; an int P >= 1; ``True``; a number > 0 (the last two
+    require ``proj_size``).
 """
 from __future__ import annotations
 
@@ -34,7 +40,8 @@ from typing import Any
 
 import numpy as np
 
-from .features import CLIP_CONVENTIONS, COUPLINGS
+from .activations import ACTIVATION_TAKES
+from .features import ACTIVATION_SLOTS, BASE_ACTIVATIONS, CLIP_CONVENTIONS, COUPLINGS
 
 #: The keys a variant may hold, with the values lstm_impl accepts for each.
 VARIANT_KEYS: dict[str, str] = {
@@ -42,10 +49,20 @@ VARIANT_KEYS: dict[str, str] = {
     "num_layers": "an int >= 2",
     "lengths": "'zero_fill'",
     "empty_rows": "'zeros'",
+    "activations": "{'gate': A, 'cell_input': A, 'cell_output': A} with A = {'name': an ONNX activation name, "
+                   "'alpha': a number, 'beta': a number}, or (direction 'bidirectional') a list of two such "
+                   "objects, forward first",
     "peephole": "True",
     "coupling": "'input_forget' or 'cifg'",
+    "layer_norm": "True",
     "clip": "{'convention': 'gate_preactivations', 'activation_inputs' or 'cell_state', 'threshold': a number > 0}",
+    "proj_size": "an int >= 1",
+    "proj_bias": "True (requires 'proj_size')",
+    "proj_clip": "a finite number > 0 (requires 'proj_size')",
 }
+
+#: Keys that are only meaningful with another key set.
+REQUIRES: dict[str, str] = {"proj_bias": "proj_size", "proj_clip": "proj_size"}
 
 
 def check_variant(variant: Any, name: str = "variant") -> dict[str, Any]:
@@ -53,7 +70,8 @@ def check_variant(variant: Any, name: str = "variant") -> dict[str, Any]:
 
     ``None`` means the base LSTM (``{}``).  Not a mapping: ``TypeError``; an
     unknown key, a default written out or a value lstm_impl does not implement:
-    ``ValueError``; ``num_layers`` not an int (bools are not): ``TypeError``.
+    ``ValueError``; ``num_layers`` or ``proj_size`` not an int (bools are
+    not): ``TypeError``.
     """
     if variant is None:
         return {}
@@ -87,13 +105,29 @@ def check_variant(variant: Any, name: str = "variant") -> dict[str, Any]:
                 raise ValueError(f"{where}, but should be an int >= 2")
             out[key] = int(value)
             continue
-        if key == "peephole":
+        if key in ("peephole", "layer_norm", "proj_bias"):
             if value is not True:
-                raise ValueError(f"{where}, but should be True (leave 'peephole' out for none)")
+                raise ValueError(f"{where}, but should be True (leave {key!r} out for none)")
             out[key] = True
             continue
         if key == "clip":
             out[key] = _check_clip(value, where)
+            continue
+        if key == "activations":
+            out[key] = _check_activations(value, f"{name}[{key!r}]", variant.get("direction"))
+            continue
+        if key == "proj_size":
+            if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+                raise TypeError(f"{where} ({type(value).__name__}), but should be an int >= 1")
+            if value < 1:
+                raise ValueError(f"{where}, but should be an int >= 1")
+            out[key] = int(value)
+            continue
+        if key == "proj_clip":
+            if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) \
+                    or not np.isfinite(value) or not value > 0:
+                raise ValueError(f"{where}, but should be a finite number > 0")
+            out[key] = float(value)
             continue
         if key == "direction" and value == "forward":
             raise ValueError(
@@ -111,6 +145,11 @@ def check_variant(variant: Any, name: str = "variant") -> dict[str, Any]:
             }.get(key, "")
             raise ValueError(f"{where}, but should be {VARIANT_KEYS[key]}{extra}")
         out[key] = value
+    for key, needed in REQUIRES.items():
+        if key in out and needed not in out:
+            raise ValueError(
+                f"{name}[{key!r}]={variant[key]!r} requires {needed!r}, which the variant does not set"
+            )
     return out
 
 
@@ -125,3 +164,62 @@ def _check_clip(value: Any, where: str) -> dict[str, Any]:
     if isinstance(t, (bool, np.bool_)) or not isinstance(t, numbers.Real) or not np.isfinite(t) or not t > 0:
         raise ValueError(f"{where}: threshold should be a finite number > 0")
     return {"convention": value["convention"], "threshold": float(t)}
+
+
+def _check_activations(value: Any, where: str, direction: Any) -> Any:
+    """{'gate': A, 'cell_input': A, 'cell_output': A}, not the base LSTM's; or, bidirectional, a list of two
+    such objects (one per direction, forward first), not equal."""
+    if isinstance(value, (list, tuple)):
+        if direction != "bidirectional":
+            raise ValueError(
+                f"{where} is a list, but a list (one object per direction) needs direction "
+                f"'bidirectional' (direction={direction!r}): give one object"
+            )
+        if len(value) != 2:
+            raise ValueError(
+                f"{where} lists {len(value)} object(s), but should list two, one per direction "
+                f"(forward first)"
+            )
+        runs = [_check_activation_slots(v, f"{where}[{k}]") for k, v in enumerate(value)]
+        if runs[0] == runs[1]:
+            raise ValueError(f"{where} lists the same activations for both directions: write it once")
+        return runs
+    out = _check_activation_slots(value, where)
+    if out == BASE_ACTIVATIONS:
+        raise ValueError(
+            f"{where} is the default (Sigmoid, Tanh, Tanh), but a variant holds only what differs from "
+            f"the base LSTM: leave 'activations' out"
+        )
+    return out
+
+
+def _check_activation_slots(value: Any, where: str) -> dict[str, dict[str, Any]]:
+    if not isinstance(value, Mapping) or set(value) != set(ACTIVATION_SLOTS):
+        raise ValueError(
+            f"{where}={value!r}, but should be {{'gate': A, 'cell_input': A, 'cell_output': A}} "
+            f"(A = {{'name': ..., 'alpha': ..., 'beta': ...}})"
+        )
+    return {slot: _check_activation(value[slot], f"{where}[{slot!r}]") for slot in ACTIVATION_SLOTS}
+
+
+def _check_activation(value: Any, where: str) -> dict[str, Any]:
+    """{'name': an ONNX activation, 'alpha': x, 'beta': y}, finite numbers, 0 for a number it does not take."""
+    if not isinstance(value, Mapping) or set(value) != {"name", "alpha", "beta"}:
+        raise ValueError(f"{where}={value!r}, but should be {{'name': ..., 'alpha': ..., 'beta': ...}}")
+    name = value["name"]
+    if not isinstance(name, str) or name not in ACTIVATION_TAKES:
+        raise ValueError(
+            f"{where}['name']={name!r}, but should be one of {', '.join(ACTIVATION_TAKES)}"
+        )
+    out: dict[str, Any] = {"name": name}
+    for number in ("alpha", "beta"):
+        v = value[number]
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real) or not np.isfinite(v):
+            raise ValueError(f"{where}[{number!r}]={v!r}, but should be a finite number")
+        if number not in ACTIVATION_TAKES[name] and v != 0:
+            takes = " and ".join(ACTIVATION_TAKES[name]) or "no number"
+            raise ValueError(
+                f"{where}[{number!r}]={v!r}, but {name} takes no {number} ({name} takes {takes}): write 0"
+            )
+        out[number] = float(v)
+    return out

@@ -716,8 +716,9 @@ def test_base_model_structure_properties_and_new_names():
     model = LSTM(2, 3, seed=0)
     assert (model.num_layers, model.bidirectional, model.batch_first, model.variant) == (1, False, False, {})
     assert lstm_impl.param_names() == PARAM_NAMES
-    assert set(lstm_impl.VARIANT_KEYS) == {"direction", "num_layers", "lengths", "empty_rows", "peephole", "coupling",
-                                          "clip"}
+    assert set(lstm_impl.VARIANT_KEYS) == {"direction", "num_layers", "lengths", "empty_rows", "activations",
+                                          "peephole", "coupling", "layer_norm", "clip", "proj_size", "proj_bias",
+                                          "proj_clip"}
     x = np.random.default_rng(0).standard_normal((4, 2, 2))
     y, (h_n, c_n) = model.forward_sequence(x, None, None, True, lengths=None)  # return_state stays positional
     np.testing.assert_array_equal(y, model.forward_sequence(x))
@@ -744,3 +745,390 @@ def test_cell_feature_parameters_follow_the_variant():
 
     names = set(LSTM(2, 3, variant={"peephole": True, "coupling": "cifg"}, seed=0).params)
     assert {"p_f", "p_o"} <= names and not {"W_i", "U_i", "b_i", "p_i"} & names
+
+
+
+# --------------------------------------------------------------------------- activations, layer norm, projection
+def act(name, alpha=0, beta=0):
+    return {"name": name, "alpha": alpha, "beta": beta}
+
+
+BASE_ACTS = {"gate": act("Sigmoid"), "cell_input": act("Tanh"), "cell_output": act("Tanh")}
+ELU_SOFTPLUS = {"gate": act("HardSigmoid", 0.2, 0.5), "cell_input": act("Elu", 1.5), "cell_output": act("Softplus")}
+SOFTPLUS_ELU = {"gate": act("Sigmoid"), "cell_input": act("Softplus"), "cell_output": act("Elu", 0.5)}
+
+
+def naive_activation(name, alpha, beta, z):
+    """The spec's definitions, written plainly (float64, moderate z only)."""
+    z = np.asarray(z, np.float64)
+    return {
+        "Sigmoid": lambda: 1 / (1 + np.exp(-z)),
+        "Tanh": lambda: np.tanh(z),
+        "Relu": lambda: np.maximum(z, 0),
+        "Affine": lambda: alpha * z + beta,
+        "LeakyRelu": lambda: np.where(z >= 0, z, alpha * z),
+        "ThresholdedRelu": lambda: np.where(z > alpha, z, 0.0),
+        "ScaledTanh": lambda: alpha * np.tanh(beta * z),
+        "HardSigmoid": lambda: np.maximum(0, np.minimum(1, alpha * z + beta)),
+        "Elu": lambda: np.where(z >= 0, z, alpha * (np.exp(z) - 1)),
+        "Softsign": lambda: z / (1 + np.abs(z)),
+        "Softplus": lambda: np.log(1 + np.exp(z)),
+    }[name]()
+
+
+def naive_feature_lstm(params, variant, X, h0, c0):
+    """One forward cell with cell features, per row, per step, per gate, float64.
+
+    X (T, B, I), h0 (B, P), c0 (B, H) -> y (T, B, P), h_n (B, P), c_n (B, H).
+    """
+    p = {k: np.asarray(v, np.float64) for k, v in params.items()}
+    acts = variant.get("activations", BASE_ACTS)
+    gate, cell_in, cell_out = (lambda z, a=acts[s]: naive_activation(a["name"], a["alpha"], a["beta"], z)
+                               for s in ("gate", "cell_input", "cell_output"))
+    clip = variant.get("clip", {})
+    t_clip = clip.get("threshold")
+    ys, hs, cs = [], [], []
+    for b in range(X.shape[1]):
+        h, c = np.asarray(h0[b], np.float64), np.asarray(c0[b], np.float64)
+        row = []
+        for x in np.asarray(X[:, b], np.float64):
+            def pre(k, c_read):
+                if k == "i" and "W_i" not in p:  # cifg
+                    return np.zeros_like(c)
+                z = p[f"W_{k}"] @ x + p[f"U_{k}"] @ h
+                if variant.get("peephole") and k != "g":
+                    z = z + p.get(f"p_{k}", np.zeros_like(c)) * c_read
+                if variant.get("layer_norm"):
+                    d = z - z.mean()
+                    a = p[f"ln_{k}"] * d / np.sqrt((d * d).mean() + 1e-8) + p[f"b_{k}"]
+                else:
+                    a = z + p[f"b_{k}"]
+                if clip.get("convention") in ("gate_preactivations", "activation_inputs"):
+                    a = np.clip(a, -t_clip, t_clip)
+                return a
+            i, f, g = gate(pre("i", c)), gate(pre("f", c)), cell_in(pre("g", c))
+            if variant.get("coupling") == "input_forget":
+                f = 1 - i
+            elif variant.get("coupling") == "cifg":
+                i = 1 - f
+            c = f * c + i * g
+            if clip.get("convention") == "cell_state":
+                c = np.clip(c, -t_clip, t_clip)
+            o = gate(pre("o", c))
+            h = o * cell_out(np.clip(c, -t_clip, t_clip) if clip.get("convention") == "activation_inputs" else c)
+            if "proj_size" in variant:
+                h = p["W_proj"] @ h + (p["b_proj"] if variant.get("proj_bias") else 0.0)
+                if "proj_clip" in variant:
+                    h = np.clip(h, -variant["proj_clip"], variant["proj_clip"])
+            row.append(h)
+        ys.append(row)
+        hs.append(h)
+        cs.append(c)
+    return np.array(ys).transpose(1, 0, 2), np.array(hs), np.array(cs)
+
+
+def feature_params(rng, variant, i, h, dtype=np.float64, scale=1.0):
+    """Random params of a one-cell model under `variant` (names and shapes from the model itself)."""
+    names = LSTM(i, h, variant=variant, seed=0).params
+    return {k: (scale * rng.standard_normal(v.shape)).astype(dtype) for k, v in names.items()}
+
+
+FEATURE_VARIANTS = [
+    {"proj_size": 3},
+    {"proj_size": 2, "proj_bias": True, "proj_clip": 0.3},
+    {"proj_size": 7, "proj_bias": True},  # P > H
+    {"layer_norm": True},
+    {"layer_norm": True, "peephole": True, "coupling": "cifg", "clip": {"convention": "cell_state", "threshold": 0.6},
+     "proj_size": 3, "proj_bias": True, "proj_clip": 0.4},
+    {"activations": ELU_SOFTPLUS},
+    {"activations": SOFTPLUS_ELU, "layer_norm": True, "proj_size": 2},
+    {"activations": {"gate": act("Affine", 0.3, 0.5), "cell_input": act("ThresholdedRelu", 0.2),
+                     "cell_output": act("Softsign")}, "peephole": True, "coupling": "input_forget"},
+    {"activations": {"gate": act("Sigmoid"), "cell_input": act("LeakyRelu", 0.1),
+                     "cell_output": act("ScaledTanh", 1.5, 0.5)},
+     "clip": {"convention": "activation_inputs", "threshold": 0.5}, "layer_norm": True},
+    {"activations": {"gate": act("HardSigmoid", 1 / 6, 0.5), "cell_input": act("Relu"), "cell_output": act("Relu")},
+     "clip": {"convention": "gate_preactivations", "threshold": 0.8}, "proj_size": 1},
+]
+
+
+@pytest.mark.parametrize("variant", FEATURE_VARIANTS, ids=lambda v: "+".join(v))
+def test_cell_features_match_a_naive_per_row_loop(rng, variant):
+    T, B, I, H = 6, 3, 4, 5
+    params = feature_params(rng, variant, I, H)
+    P = variant.get("proj_size", H)
+    X = rng.standard_normal((T, B, I))
+    h0, c0 = 0.5 * rng.standard_normal((B, P)), rng.standard_normal((B, H))
+    model = LSTM.from_params(params, variant=variant)
+    assert model.proj_size == variant.get("proj_size")
+    y, (h_n, c_n) = model.forward_sequence(X, h0, c0, return_state=True)
+    assert y.shape == (T, B, P) and h_n.shape == (B, P) and c_n.shape == (B, H)
+    y_ref, h_ref, c_ref = naive_feature_lstm(params, variant, X, h0, c0)
+    np.testing.assert_allclose(y, y_ref, rtol=1e-11, atol=1e-13)
+    np.testing.assert_allclose(h_n, h_ref, rtol=1e-11, atol=1e-13)
+    np.testing.assert_allclose(c_n, c_ref, rtol=1e-11, atol=1e-13)
+    # one step at a time, in every state form
+    h, c = h0, c0
+    for t in range(T):
+        h, c = model.forward(X[t], h, c)
+        np.testing.assert_allclose(h, y[t], rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(c, c_n, rtol=1e-12, atol=1e-14)
+    h1, c1 = model.forward(X[0, 0], h0[0], c0[0])
+    assert h1.shape == (P,) and c1.shape == (H,)
+    hc, cc = model.forward(X[0, 0].reshape(I, 1), h0[0].reshape(P, 1), c0[0].reshape(H, 1))
+    assert hc.shape == (P, 1) and cc.shape == (H, 1)
+    np.testing.assert_array_equal(hc[:, 0], h1)
+    np.testing.assert_allclose(h1, y[0, 0], rtol=1e-12, atol=1e-14)
+
+
+def test_projection_structure_shapes_and_agreement(rng):
+    """Stacked, bidirectional, batch-first, lengths: h P wide, c H wide; the reverse run of a bidirectional model
+    is a reverse-only model on its own parameters."""
+    T, B, I, H, P = 5, 4, 3, 6, 2
+    var = {"direction": "bidirectional", "num_layers": 2, "proj_size": P, "proj_bias": True,
+           "activations": [ELU_SOFTPLUS, SOFTPLUS_ELU], "layer_norm": True}
+    model = LSTM(I, H, variant=var, seed=3, batch_first=True)
+    params = model.params
+    assert params["W_f_l1_reverse"].shape == (H, 2 * P) and params["U_o_l1"].shape == (H, P)
+    assert params["W_proj_reverse"].shape == (P, H) and params["b_proj_l1"].shape == (P,)
+    params = {k: rng.standard_normal(v.shape) for k, v in params.items()}
+    model = LSTM.from_params(params, variant=var, batch_first=True)
+    X = rng.standard_normal((B, T, I))
+    h0, c0 = rng.standard_normal((4, B, P)), rng.standard_normal((4, B, H))
+    lengths = [5, 2, 0, 3]
+    y, (h_n, c_n) = model.forward_sequence(X, h0, c0, return_state=True, lengths=lengths)
+    assert y.shape == (B, T, 2 * P) and h_n.shape == (4, B, P) and c_n.shape == (4, B, H)
+    assert np.all(y[1, 2:] == 0) and np.all(y[2] == 0)
+    np.testing.assert_array_equal(h_n[:, 2], h0[:, 2])  # a row of length 0 keeps its initial state
+    np.testing.assert_array_equal(c_n[:, 2], c0[:, 2])
+    # layer 0's reverse run, alone: a reverse-only model with the plain names, SOFTPLUS_ELU
+    one = {k[:-len("_reverse")]: v for k, v in params.items() if k.endswith("_reverse") and "_l1" not in k}
+    rev_var = {"direction": "reverse", "proj_size": P, "proj_bias": True, "activations": SOFTPLUS_ELU,
+               "layer_norm": True}
+    rev = LSTM.from_params(one, variant=rev_var)
+    one_layer = {k: v for k, v in params.items() if "_l1" not in k}
+    first = LSTM.from_params(one_layer, variant={k: v for k, v in var.items() if k != "num_layers"})
+    y0, (h0n, c0n) = first.forward_sequence(X.transpose(1, 0, 2), h0[:2], c0[:2], return_state=True)
+    y_rev, (h_rev, c_rev) = rev.forward_sequence(X.transpose(1, 0, 2), h0[1], c0[1], return_state=True)
+    np.testing.assert_allclose(y0[:, :, P:], y_rev, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(h0n[1], h_rev, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(c0n[1], c_rev, rtol=1e-12, atol=1e-14)
+
+
+def test_new_model_with_projection_and_layer_norm_is_initialised_neutrally():
+    H, P = 6, 4
+    p = LSTM(3, H, variant={"proj_size": P, "proj_bias": True, "layer_norm": True, "num_layers": 2}, seed=0).params
+    for k in GATES:
+        U = p[f"U_{k}"]
+        assert U.shape == (H, P)
+        np.testing.assert_allclose(U.T @ U, np.eye(P), atol=1e-12)  # orthonormal columns
+        np.testing.assert_array_equal(p[f"ln_{k}"], np.ones(H))
+    assert p["W_i_l1"].shape == (H, P) and p["W_proj"].shape == (P, H)
+    np.testing.assert_array_equal(p["b_proj"], np.zeros(P))
+    wide = LSTM(3, 2, variant={"proj_size": 5}, seed=0).params["U_f"]  # P > H: orthonormal rows
+    np.testing.assert_allclose(wide @ wide.T, np.eye(2), atol=1e-12)
+    # the base LSTM's draws are unchanged by the rectangular orthogonal init
+    assert np.array_equal(LSTM(3, H, seed=0).params["W_i"], p["W_i"])
+
+
+@pytest.mark.parametrize("name,alpha,beta", [
+    ("Sigmoid", 0, 0), ("Tanh", 0, 0), ("Relu", 0, 0), ("Affine", 0.5, -0.25), ("LeakyRelu", 0.1, 0),
+    ("ThresholdedRelu", 0.5, 0), ("ThresholdedRelu", -0.5, 0), ("ScaledTanh", 1.5, 0.5), ("HardSigmoid", 0.2, 0.5),
+    ("Elu", 1.5, 0), ("Softsign", 0, 0), ("Softplus", 0, 0)])
+def test_activation_kernels(name, alpha, beta):
+    from lstm_impl.activations import activation
+
+    fn = activation(name, alpha, beta)
+    z = np.concatenate([np.linspace(-30, 30, 601), [-0.5, 0.5, 0.0, -0.0, 1e-300, -1e-300]])
+    np.testing.assert_allclose(fn(z), naive_activation(name, alpha, beta, z), rtol=1e-14, atol=1e-15)
+    for dtype in FLOATS:
+        fmax = float(np.finfo(dtype).max)
+        big = np.array([-fmax, -1e30, -800.0, -90.0, 90.0, 800.0, 1e30, fmax])
+        big = big[np.abs(big) <= fmax].astype(dtype)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            with np.errstate(all="raise", under="ignore"):
+                out = fn(big) if name not in ("Affine", "LeakyRelu") else fn(big / 4)
+        assert out.dtype == dtype and np.all(np.isfinite(out)), (dtype, out)
+    assert activation("ThresholdedRelu", 0.5)(np.array([0.5, 0.5000001]))[0] == 0.0  # strict
+    if name == "Softplus":
+        assert fn(np.array([1e30]))[0] == 1e30 and fn(np.array([-800.0]))[0] == 0.0
+    if name == "Elu":
+        assert fn(np.array([-1e30]))[0] == -alpha
+
+
+def test_layer_norm_is_scale_invariant_without_overflow():
+    from lstm_impl.features import layer_norm
+
+    rng = np.random.default_rng(3)
+    z = rng.standard_normal((5, 4))
+    scale, bias = rng.standard_normal((5, 1)), rng.standard_normal((5, 1))
+    want = layer_norm(z, scale, bias)
+    for dtype, k in ((np.float64, 1e200), (np.float64, 1e300), (np.float32, 1e30), (np.float32, 1e35)):
+        zz = (z * k).astype(dtype)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            with np.errstate(all="raise", under="ignore"):
+                got = layer_norm(zz, scale.astype(dtype), bias.astype(dtype))
+        assert got.dtype == dtype
+        np.testing.assert_allclose(got, want, rtol={np.float64: 1e-12, np.float32: 1e-5}[dtype], atol=1e-5)
+    # a constant row: the variance is 0 and epsilon keeps it finite; the result is the bias
+    flat = layer_norm(np.full((5, 2), 7.0), scale, bias)
+    np.testing.assert_allclose(flat, np.repeat(bias, 2, axis=1), atol=1e-12)
+
+
+HUGE_VARIANTS = [
+    {"activations": ELU_SOFTPLUS, "layer_norm": True},
+    {"activations": SOFTPLUS_ELU},  # Softplus(+-1e30) as g, Elu of a cell of 1e30 as h's function
+    {"layer_norm": True, "peephole": True, "proj_size": 2, "proj_bias": True, "proj_clip": 1.0},
+    {"activations": ELU_SOFTPLUS, "layer_norm": True, "proj_size": 3, "coupling": "cifg",
+     "clip": {"convention": "activation_inputs", "threshold": 5.0}},
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("big", [800.0, 1e30])
+@pytest.mark.parametrize("variant", HUGE_VARIANTS, ids=lambda v: "+".join(v))
+def test_cell_features_have_no_warnings_at_huge_inputs(variant, big, dtype):
+    rng = np.random.default_rng(11)
+    I, H = 2, 4
+    params = feature_params(rng, variant, I, H, dtype, scale=0.5)
+    X = (big * np.array([[1.0, -1.0], [-1.0, 1.0], [0.5, -0.25], [-1.0, -1.0]])).astype(dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with np.errstate(all="raise"):
+            model = LSTM.from_params(params, variant=variant)
+            y, (h_n, c_n) = model.forward_sequence(X, return_state=True)
+            model.forward(X[0])
+    assert y.dtype == h_n.dtype == c_n.dtype == dtype
+    assert np.all(np.isfinite(y)) and np.all(np.isfinite(c_n))
+    if dtype == np.float64 and variant.get("layer_norm"):  # bounded pre-activations: the naive loop is exact
+        P = variant.get("proj_size", H)
+        with np.errstate(over="ignore", under="ignore"):  # its where() evaluates both branches
+            y_ref, _, c_ref = naive_feature_lstm(params, variant, X[:, None], np.zeros((1, P)), np.zeros((1, H)))
+        np.testing.assert_allclose(y, y_ref[:, 0], rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(c_n, c_ref[0], rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_cell_features_keep_the_dtype(rng, dtype):
+    variant = {"activations": ELU_SOFTPLUS, "layer_norm": True, "peephole": True, "proj_size": 3, "proj_bias": True,
+               "proj_clip": 2.0, "num_layers": 2, "direction": "bidirectional"}
+    model = LSTM(4, 5, variant=variant, seed=0, dtype=dtype)
+    assert all(v.dtype == dtype for v in model.params.values())
+    X = rng.standard_normal((6, 2, 4)).astype(dtype)
+    y, (h_n, c_n) = model.forward_sequence(X, return_state=True, lengths=[6, 3])
+    assert y.dtype == h_n.dtype == c_n.dtype == dtype
+    assert y.shape == (6, 2, 6) and h_n.shape == (4, 2, 3) and c_n.shape == (4, 2, 5)
+    compute = np.float32 if dtype == np.float16 else dtype
+    cells = model._cells
+    assert all(c[0].dtype == compute and c[1].dtype == compute and c[2].w_proj.dtype == compute for c in cells)
+    assert all(a.dtype == compute for c in cells for a in (*c[2].layer_norm, c[2].bias, c[2].b_proj))
+    if dtype != np.float64:  # close to float64 on the same rounded values
+        y64 = LSTM.from_params({k: v.astype(np.float64) for k, v in model.params.items()}, variant=variant) \
+            .forward_sequence(X.astype(np.float64), lengths=[6, 3])
+        tol = 1e-5 if dtype == np.float32 else 2e-2
+        np.testing.assert_allclose(y.astype(np.float64), y64, rtol=tol, atol=tol)
+
+
+BAD_NEW_VARIANTS = [
+    ({"activations": {**BASE_ACTS, "gate": act("Sigmoidal")}}, ValueError,
+     ["variant['activations']['gate']['name']='Sigmoidal'", "should be one of", "HardSigmoid"]),
+    ({"activations": {**BASE_ACTS, "cell_output": act("Relu", 0.5)}}, ValueError,
+     ["variant['activations']['cell_output']['alpha']=0.5", "Relu takes no alpha", "write 0"]),
+    ({"activations": {**BASE_ACTS, "gate": act("LeakyRelu", 0.1, 2.0)}}, ValueError,
+     ["variant['activations']['gate']['beta']=2.0", "LeakyRelu takes no beta", "takes alpha"]),
+    ({"activations": {**BASE_ACTS, "gate": act("Elu", float("inf"))}}, ValueError,
+     ["variant['activations']['gate']['alpha']=inf", "finite number"]),
+    ({"activations": {**BASE_ACTS, "gate": {"name": "Sigmoid", "alpha": 0}}}, ValueError,
+     ["variant['activations']['gate']", "{'name': ..., 'alpha': ..., 'beta': ...}"]),
+    ({"activations": {"gate": act("Sigmoid"), "cell_input": act("Tanh")}}, ValueError,
+     ["variant['activations']=", "'cell_output': A"]),
+    ({"activations": BASE_ACTS}, ValueError, ["variant['activations'] is the default", "leave 'activations' out"]),
+    ({"activations": [ELU_SOFTPLUS, SOFTPLUS_ELU]}, ValueError,
+     ["variant['activations'] is a list", "direction 'bidirectional'", "direction=None"]),
+    ({"activations": [ELU_SOFTPLUS, SOFTPLUS_ELU], "direction": "reverse"}, ValueError,
+     ["variant['activations'] is a list", "direction='reverse'"]),
+    ({"activations": [ELU_SOFTPLUS, ELU_SOFTPLUS], "direction": "bidirectional"}, ValueError,
+     ["same activations for both directions", "write it once"]),
+    ({"activations": [ELU_SOFTPLUS], "direction": "bidirectional"}, ValueError,
+     ["lists 1 object(s)", "should list two"]),
+    ({"activations": [ELU_SOFTPLUS, {**BASE_ACTS, "gate": act("Foo")}], "direction": "bidirectional"}, ValueError,
+     ["variant['activations'][1]['gate']['name']='Foo'"]),
+    ({"layer_norm": False}, ValueError, ["variant['layer_norm']=False", "should be True"]),
+    ({"proj_size": 0}, ValueError, ["variant['proj_size']=0", "an int >= 1"]),
+    ({"proj_size": 2.0}, TypeError, ["variant['proj_size']=2.0 (float)", "an int >= 1"]),
+    ({"proj_size": True}, TypeError, ["variant['proj_size']=True (bool)", "an int >= 1"]),
+    ({"proj_bias": True}, ValueError, ["variant['proj_bias']=True requires 'proj_size'"]),
+    ({"proj_size": 2, "proj_bias": 1}, ValueError, ["variant['proj_bias']=1", "should be True"]),
+    ({"proj_clip": 0.5}, ValueError, ["variant['proj_clip']=0.5 requires 'proj_size'"]),
+    ({"proj_size": 2, "proj_clip": 0.0}, ValueError, ["variant['proj_clip']=0.0", "a finite number > 0"]),
+    ({"proj_size": 2, "proj_clip": -1}, ValueError, ["variant['proj_clip']=-1", "a finite number > 0"]),
+    ({"proj_size": 2, "proj_clip": float("nan")}, ValueError, ["variant['proj_clip']=nan", "a finite number > 0"]),
+    ({"proj_size": 2, "proj_clip": True}, ValueError, ["variant['proj_clip']=True", "a finite number > 0"]),
+]
+
+
+@pytest.mark.parametrize("variant,exc,fragments", BAD_NEW_VARIANTS)
+def test_bad_new_cell_feature_variants_are_named(variant, exc, fragments):
+    assert_error(exc, lambda: LSTM(3, 4, variant=variant), *fragments)
+    assert_error(exc, lambda: LSTM.from_params(LSTM(3, 4, seed=0).params, variant=variant), *fragments)
+
+
+def test_new_cell_feature_variants_are_canonical():
+    var = {"proj_clip": 1, "proj_size": 2, "layer_norm": True, "direction": "bidirectional",
+           "activations": [BASE_ACTS, ELU_SOFTPLUS]}  # a list may hold the base functions for one direction
+    model = LSTM(3, 4, variant=var, seed=0)
+    assert list(model.variant) == ["direction", "activations", "layer_norm", "proj_size", "proj_clip"]
+    assert model.variant["proj_clip"] == 1.0 and model.variant["activations"] == [BASE_ACTS, ELU_SOFTPLUS]
+    assert LSTM.from_params(model.params, variant=model.variant).variant == model.variant
+
+
+def _proj_model(**kw):
+    return LSTM(3, 5, variant={"proj_size": 2, **kw}, seed=0)
+
+
+BAD_PROJ_STATES = [
+    (lambda: _proj_model().forward_sequence(np.zeros((4, 2, 3)), np.zeros((2, 5))), ValueError,
+     ["h0.shape=(2, 5)", "(B, P)", "B=2 from X.shape[1]", "(2, 2)"]),
+    (lambda: _proj_model().forward_sequence(np.zeros((4, 2, 3)), None, np.zeros((2, 2))), ValueError,
+     ["c0.shape=(2, 2)", "(B, H)", "(2, 5)"]),
+    (lambda: _proj_model(num_layers=2, direction="bidirectional").forward_sequence(
+        np.zeros((4, 2, 3)), np.zeros((4, 2, 5))), ValueError,
+     ["h0.shape=(4, 2, 5)", "(L*D, B, P)", "L=2, D=2", "(4, 2, 2)"]),
+    (lambda: _proj_model(num_layers=2).forward_sequence(np.zeros((4, 2, 3)), None, np.zeros((2, 2, 2))), ValueError,
+     ["c0.shape=(2, 2, 2)", "(L*D, B, H)", "(2, 2, 5)"]),
+    (lambda: _proj_model(num_layers=2).forward_sequence(np.zeros((4, 3)), np.zeros((2, 5))), ValueError,
+     ["h0.shape=(2, 5)", "(L*D, P)", "(2, 2)"]),
+    (lambda: _proj_model().forward_sequence(np.zeros((4, 3)), np.zeros(5)), ValueError,
+     ["h0.shape=(5,)", "(P,) = (2,)"]),
+    (lambda: _proj_model().forward(np.zeros(3), np.zeros(5)), ValueError, ["h_prev.shape=(5,)", "(P,) = (2,)"]),
+    (lambda: _proj_model().forward(np.zeros((3, 1)), None, np.zeros((2, 1))), ValueError,
+     ["c_prev.shape=(2, 1)", "(H, 1) = (5, 1)"]),
+    (lambda: _proj_model().forward(np.zeros((4, 3)), np.zeros((4, 5))), ValueError,
+     ["h_prev.shape=(4, 5)", "(B, P) = (4, 2)"]),
+]
+
+
+@pytest.mark.parametrize("call,exc,fragments", BAD_PROJ_STATES)
+def test_bad_states_with_projection_name_the_expected_shape(call, exc, fragments):
+    assert_error(exc, call, *fragments)
+
+
+def test_bad_params_with_projection_name_the_expected_shape():
+    var = {"proj_size": 2, "proj_bias": True, "layer_norm": True, "num_layers": 2, "direction": "bidirectional"}
+    good = LSTM(3, 5, variant=var, seed=0).params
+    cases = [
+        ("W_proj", np.zeros((3, 5)), ["params['W_proj'].shape=(3, 5)", "(P, H) = (2, 5)", "variant['proj_size']"]),
+        ("W_proj_l1_reverse", np.zeros((2, 4)), ["params['W_proj_l1_reverse'].shape=(2, 4)", "(P, H) = (2, 5)"]),
+        ("U_g_reverse", np.zeros((5, 5)), ["params['U_g_reverse'].shape=(5, 5)", "(H, P) = (5, 2)", "P=2"]),
+        ("W_o_l1", np.zeros((5, 10)), ["params['W_o_l1'].shape=(5, 10)", "(H, D*P) = (5, 4) [D=2]"]),
+        ("b_proj_l1", np.zeros(5), ["params['b_proj_l1'].shape=(5,)", "(P,) = (2,)"]),
+        ("ln_g", np.zeros(2), ["params['ln_g'].shape=(2,)", "(H,) = (5,)"]),
+    ]
+    for name, value, fragments in cases:
+        assert_error(ValueError, lambda: LSTM.from_params({**good, name: value}, variant=var), *fragments)
+    missing = {k: v for k, v in good.items() if k != "ln_i_l1"}
+    assert_error(ValueError, lambda: LSTM.from_params(missing, variant=var), "missing ['ln_i_l1']")
+    cifg = LSTM(3, 5, variant={"layer_norm": True, "coupling": "cifg"}, seed=0).params
+    assert "ln_i" not in cifg and {"ln_f", "ln_g", "ln_o"} <= set(cifg)
