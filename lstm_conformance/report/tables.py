@@ -11,7 +11,7 @@ import numpy as np
 
 from ..judge.compare import ULP_MIN_ABS_OVER_ATOL
 from ..run.runner import FAIL, NOT_RUN, PASS, RunResult
-from ..spec.variants import describe
+from ..spec.variants import value_words
 
 TABLE_FORMATS = {"table": "simple", "github": "github"}
 WIDTH = 100  # the text report fits this many columns (--verbose included: long text is wrapped, never clipped)
@@ -212,11 +212,25 @@ def to_json(result: RunResult) -> dict[str, Any]:
 
 def families(variant: dict) -> list[str]:
     """The coverage rows a case counts in: "base", each feature value ("direction=reverse"), and its
-    combination family when it sets several ("direction=reverse, lengths=zero_fill")."""
+    combination family when it sets several ("direction=reverse, lengths=zero_fill"). A feature whose value
+    is a number or an object counts by its convention ("clip=cell_state") or, without one, by its name
+    ("proj_clip", "activations"; "activations per run" for a list), not by each threshold or function."""
     if not variant:
         return ["base"]
-    singles = [f"{k}={v}" for k, v in sorted(variant.items())]
-    return singles + ([describe(variant)] if len(variant) > 1 else [])
+    singles = [family_word(k, v) for k, v in sorted(variant.items())]
+    return singles + ([", ".join(singles)] if len(variant) > 1 else [])
+
+
+def family_word(feature: str, value: Any) -> str:
+    """One feature's part of a coverage family: "direction=reverse", "peephole=true", "clip=cell_state",
+    "proj_clip", "activations", "activations per run"."""
+    if isinstance(value, list):
+        return f"{feature} per run"
+    if isinstance(value, dict):
+        return f"{feature}={value['convention']}" if "convention" in value else feature
+    if isinstance(value, float):
+        return feature
+    return f"{feature}={value_words(value)}"
 
 
 def coverage_rows(results: list[RunResult]) -> list[dict[str, Any]]:
