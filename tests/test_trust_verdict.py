@@ -516,3 +516,26 @@ def test_goldens_without_a_case_list_still_run(project_copy, spec):
     (project_copy / "golden" / "case_list.yaml").unlink()
     run = run_conformance("numpy", patterns=[T3], spec=spec, golden_dir=project_copy / "golden", isolate=False)
     assert run.verdict == "PASS" and run.carry_over == []
+
+
+def test_plugin_under_xdist_gives_the_serial_run_s_results(pytester, plugin_env):
+    """`-n auto` and a serial run of the same implementation (ONNX Runtime's clip: right on one case, wrong on
+    two, not run on the fourth) report the same outcome for each case, and the same exit code."""
+    args = ("--lstm-impl=tests.broken_adapters:ClipOnGatesOnly", "--lstm-cases=clip-gates-*", "--lstm-cases=clip-act-*",
+            "--lstm-cases=clip-cell-*", "--lstm-cases=base-T3-*", "-rA", "-p", "no:benchmark")
+
+    def outcomes(result: pytest.RunResult) -> dict[str, str]:
+        out = {}
+        for line in result.stdout.lines:
+            for word in ("PASSED", "FAILED", "ERROR"):
+                if line.startswith(word + " "):
+                    out[line.split()[1].split("::")[-1]] = word
+        return out
+
+    serial = _plugin(pytester, *args, "-p", "no:xdist")
+    parallel = _plugin(pytester, *args, "-n", "auto")
+    got_serial, got_parallel = outcomes(serial), outcomes(parallel)
+    assert sorted(got_serial.values()) == ["FAILED", "FAILED", "PASSED"], got_serial
+    assert got_parallel == got_serial
+    assert serial.parseoutcomes() == parallel.parseoutcomes()
+    assert serial.ret == parallel.ret == pytest.ExitCode.TESTS_FAILED

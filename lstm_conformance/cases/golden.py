@@ -162,16 +162,28 @@ def _build_one(args: tuple[str, str, str]) -> tuple[str, bytes]:
     return case_id, dumps_case(build_case(case, spec))
 
 
-def build_all(spec: Spec, defs: Sequence[case_list.CaseDef], list_path: Path, jobs: int | None = None) -> dict[str, bytes]:
-    """Bytes of every case file, built in parallel processes (one per core)."""
+def build_all(spec: Spec, defs: Sequence[case_list.CaseDef], list_path: Path, jobs: int | None = None,
+              label: str = "building cases") -> dict[str, bytes]:
+    """Bytes of every case file, built in parallel processes (one per core); a progress bar on a terminal."""
+    from ..report.progress import Progress
+
     jobs = jobs or os.cpu_count() or 1
     work = [(str(spec.path), str(list_path), c.id) for c in defs]
     # biggest first, so the pool stays busy
     work.sort(key=lambda w: -_cost(next(c for c in defs if c.id == w[2])))
-    if jobs == 1:
-        return dict(map(_build_one, work))
-    with ProcessPoolExecutor(max_workers=jobs, initializer=die_with_parent, initargs=(os.getpid(),)) as pool:
-        return dict(pool.map(_build_one, work))
+    out: dict[str, bytes] = {}
+    with Progress(len(work), label) as bar:
+        if jobs == 1:
+            results = map(_build_one, work)
+            for cid, data in results:
+                out[cid] = data
+                bar.update(note=cid)
+            return out
+        with ProcessPoolExecutor(max_workers=jobs, initializer=die_with_parent, initargs=(os.getpid(),)) as pool:
+            for cid, data in pool.map(_build_one, work):
+                out[cid] = data
+                bar.update(note=cid)
+    return out
 
 
 def _cost(case: case_list.CaseDef) -> int:
@@ -225,7 +237,7 @@ def regenerate(golden_dir: Path | None = None, spec_path: Path | None = None, jo
     spec = load_spec(spec_path)
     list_path = golden_dir / "case_list.yaml"
     defs = case_list.load_case_list(list_path, spec)
-    files = build_all(spec, defs, list_path, jobs)
+    files = build_all(spec, defs, list_path, jobs, label="regenerating")
     cases_dir = golden_dir / CASES_DIR
     # Each file is written whole to a temporary name and renamed (never half-written);
     # all are built before the first rename and the manifest goes last, so an
@@ -267,7 +279,7 @@ def check(golden_dir: Path | None = None, spec_path: Path | None = None, pattern
     if not patterns:
         for cid in sorted(set(manifest.get("cases", {})) - listed):
             result.manifest.append(f"{golden_dir / MANIFEST}: lists {cid}, which is not in {list_path}")
-    fresh = build_all(spec, chosen, list_path, jobs)
+    fresh = build_all(spec, chosen, list_path, jobs, label="checking")
     for case in chosen:
         path = cases_dir / f"{case.id}.json"
         if not path.is_file():

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from ..report.progress import Progress
 from ..cli import output as cli_io
 from .. import paths
 from ..report import tables as report
@@ -107,9 +108,11 @@ def _run_one(args: argparse.Namespace, prog: str) -> int | tuple[str, list]:
     try:
         spec = load_spec()  # once for every dtype
         for dtype in dtypes:
-            results.append(run_conformance(args.impl, dtype=dtype, patterns=selected_patterns(args), timeout=args.timeout,
-                                           isolate=not args.no_isolation, spec=spec,
-                                           golden_dir=args.golden_dir, start_timeout=args.start_timeout))
+            with Progress(None, f"{args.impl} at {dtype}, cases judged") as bar:
+                results.append(run_conformance(args.impl, dtype=dtype, patterns=selected_patterns(args),
+                                               timeout=args.timeout, isolate=not args.no_isolation, spec=spec,
+                                               golden_dir=args.golden_dir, start_timeout=args.start_timeout,
+                                               progress=lambda case: bar.update(note=f"{case.id} {case.status}")))
     except HARNESS_ERRORS as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -201,9 +204,11 @@ def _main_all(args: argparse.Namespace, prog: str) -> int:
             expected = "fail" if (impl, dtype) in fails else "skip" if (impl, dtype) in skips else None
             print(f"running {impl} at {dtype} ...", file=sys.stderr, flush=True)
             try:
-                result = run_conformance(impl, dtype=dtype, patterns=patterns, timeout=args.timeout,
-                                         isolate=not args.no_isolation, spec=spec, golden_dir=args.golden_dir,
-                                         start_timeout=args.start_timeout)
+                with Progress(None, f"{impl} at {dtype}, cases judged") as bar:
+                    result = run_conformance(impl, dtype=dtype, patterns=patterns, timeout=args.timeout,
+                                             isolate=not args.no_isolation, spec=spec, golden_dir=args.golden_dir,
+                                             start_timeout=args.start_timeout,
+                                             progress=lambda case: bar.update(note=f"{case.id} {case.status}"))
             except AdapterError as exc:  # this implementation could not start; the others still run
                 rows.append(report.summary_row(impl, dtype, None, error=str(exc), expected=expected))
                 continue
