@@ -216,3 +216,41 @@ def _nest(flat: dict[str, np.ndarray]) -> dict:
             node = node.setdefault(part, {})
         node[leaf] = value
     return tree
+
+
+class FlaxGpuLSTMCellAdapter(FlaxLSTMCellAdapter):
+    """The `flax` adapter with jax placed on its first GPU (jax.devices("gpu")[0]): each call runs under
+    jax.default_device(that GPU), so the jit-compiled functions and their inputs live there, and the outputs
+    come back with np.asarray. Without a GPU for jax every case is skipped with the reason
+    (lstm_adapters.gpu.jax_gpu), so the run is NOT RUN."""
+
+    def _import(self) -> None:
+        from .gpu import jax_gpu
+
+        super()._import()
+        self.device, self.no_device = jax_gpu(self.jax)
+        where = "no GPU" if self.no_device else f"{self.device} {getattr(self.device, 'device_kind', '')}".rstrip()
+        self.name = f"{self.name} on GPU ({where})"
+
+    def skip_reason(self, variant: dict, dtype: str) -> str | None:
+        if self.missing:
+            return self.missing
+        if self.no_device:
+            return self.no_device
+        return super().skip_reason(variant, dtype)  # the dtype probe, run on the GPU
+
+    def run(self, x, h0, c0, params):
+        with self.jax.default_device(self.device):
+            return super().run(x, h0, c0, params)
+
+    def run_variant(self, inputs: Mapping[str, np.ndarray], params: Mapping[str, np.ndarray],
+                    variant: dict) -> dict[str, np.ndarray]:
+        with self.jax.default_device(self.device):
+            return super().run_variant(inputs, params, variant)
+
+
+class FlaxGpuOptimizedLSTMCellAdapter(FlaxGpuLSTMCellAdapter):
+    """The `flax-optimized` adapter (linen.OptimizedLSTMCell) on jax's first GPU."""
+
+    name = "flax.linen.OptimizedLSTMCell"
+    cell_class = "OptimizedLSTMCell"

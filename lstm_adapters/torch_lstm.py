@@ -27,6 +27,12 @@ torch 2.13.0 against the goldens (tests/test_adapter_torch.py):
   is bidirectional=True), so it is not supported. Running a bidirectional LSTM and keeping its reverse
   half, or flipping x ourselves, would be this adapter's composition, not torch's.
 
+- on a CUDA device (the `torch-cuda` and `torch-cuda-tf32` adapters): the same nn.LSTM, built and loaded on
+  the CPU, then moved with .to("cuda") (which flattens its weights for cuDNN); x, h0 and c0 go to the device,
+  lengths stay on the CPU (pack_padded_sequence wants them there), and the outputs come back with .cpu().
+  TF32 is disallowed (torch-cuda) or allowed (torch-cuda-tf32) for each call: torch.backends.cuda.matmul.allow_tf32
+  and torch.backends.cudnn.allow_tf32, restored after it. Without a CUDA device every case is skipped.
+
 No gate permutation lives here: each layer's and run's parameters are packed with the spec's `torch`
 packing, whose tensors are named for layer 0's forward run (weight_ih_l0 ...), and renamed to torch's
 name for that layer and run (weight_ih_l1_reverse ...).
@@ -63,6 +69,7 @@ class TorchLSTMAdapter(FrameworkAdapter):
     framework = "torch"
     install = INSTALL
     batch_first = False  # nn.LSTM's batch_first; True needs conventions = {"layout": "batch_first"}
+    device: str | None = None  # None: torch's default (the CPU), as before; the `torch-cuda` adapters: "cuda"
 
     def _import(self) -> None:
         import torch
@@ -75,6 +82,16 @@ class TorchLSTMAdapter(FrameworkAdapter):
             return False
         # torch has no reverse-only LSTM (see the module docstring); bidirectional it has.
         return variant.get("direction") != "reverse"
+
+    def _tensor(self, array: np.ndarray):
+        """torch.from_numpy(array), on self.device when one is set."""
+        tensor = self.torch.from_numpy(array)
+        return tensor if self.device is None else tensor.to(self.device)
+
+    def _place(self, module):
+        """The module, loaded on the CPU, moved to self.device when one is set (nn.Module.to flattens an
+        nn.LSTM's weights for cuDNN)."""
+        return module if self.device is None else module.to(self.device)
 
     def _load(self, module, params) -> None:
         torch = self.torch
@@ -104,9 +121,11 @@ class TorchLSTMAdapter(FrameworkAdapter):
         dt = getattr(torch, x.dtype.name)
         lstm = torch.nn.LSTM(i_sz, h_sz, num_layers=1, bias=True, batch_first=self.batch_first, dtype=dt)
         self._load(lstm, params)
+        lstm = self._place(lstm)
         with torch.no_grad():
-            y, (h_n, c_n) = lstm(torch.from_numpy(x), (torch.from_numpy(h0)[None], torch.from_numpy(c0)[None]))
-        return y.numpy(), h_n[0].numpy(), c_n[0].numpy()  # (T, B, H) or batch-first (B, T, H), (B, H), (B, H)
+            y, (h_n, c_n) = lstm(self._tensor(x), (self._tensor(h0)[None], self._tensor(c0)[None]))
+        # (T, B, H) or batch-first (B, T, H), (B, H), (B, H); .cpu() is the tensor itself on the CPU
+        return y.cpu().numpy(), h_n[0].cpu().numpy(), c_n[0].cpu().numpy()
 
     def skip_case(self, inputs: Mapping[str, np.ndarray], variant: dict, dtype: str) -> str | None:
         """torch refuses rows of length 0: skip such a case with torch's own words (from the real call)."""
@@ -145,16 +164,18 @@ class TorchLSTMAdapter(FrameworkAdapter):
                              bidirectional=st.runs == ("forward", "reverse"), proj_size=variant.get("proj_size", 0),
                              dtype=getattr(torch, x.dtype.name))
         self._load_structure(lstm, params, variant)
+        lstm = self._place(lstm)
         if not st.stacked:  # (B, H) -> torch's (1, B, H)
             h0, c0 = h0[None], c0[None]
-        state = (torch.from_numpy(np.ascontiguousarray(h0)), torch.from_numpy(np.ascontiguousarray(c0)))
+        state = (self._tensor(np.ascontiguousarray(h0)), self._tensor(np.ascontiguousarray(c0)))
         with torch.no_grad():
             if st.lengths is None:
-                y, (h_n, c_n) = lstm(torch.from_numpy(x), state)
+                y, (h_n, c_n) = lstm(self._tensor(x), state)
             else:
+                # lengths stay on the CPU: pack_padded_sequence wants a CPU int64 tensor on every device
                 lengths = torch.from_numpy(np.asarray(inputs["seq_lengths"], dtype=np.int64))
                 try:
-                    packed = rnn.pack_padded_sequence(torch.from_numpy(x), lengths, batch_first=self.batch_first,
+                    packed = rnn.pack_padded_sequence(self._tensor(x), lengths, batch_first=self.batch_first,
                                                       enforce_sorted=False)
                 except RuntimeError as exc:
                     empty = [b for b, n in enumerate(inputs["seq_lengths"]) if n == 0]
@@ -167,7 +188,7 @@ class TorchLSTMAdapter(FrameworkAdapter):
                                                total_length=t_len)  # zeros past each row's length
         if not st.stacked:
             h_n, c_n = h_n[0], c_n[0]
-        return {"y": y.numpy().copy(), "h_n": h_n.numpy().copy(), "c_n": c_n.numpy().copy()}
+        return {"y": y.cpu().numpy().copy(), "h_n": h_n.cpu().numpy().copy(), "c_n": c_n.cpu().numpy().copy()}
 
 
 class TorchBatchFirstLSTMAdapter(TorchLSTMAdapter):
@@ -207,3 +228,51 @@ class TorchLSTMCellAdapter(TorchLSTMAdapter):
                 h, c = cell(torch.from_numpy(x[t]), (h, c))
                 y[t] = h.numpy()
         return y, h.numpy().copy(), c.numpy().copy()
+
+
+class TorchCudaLSTMAdapter(TorchLSTMAdapter):
+    """torch.nn.LSTM on a CUDA device (cuDNN's LSTM where torch has cuDNN), TF32 disallowed: the `torch`
+    adapter's features (bidirectional, num_layers, lengths, proj_size), with the module and the inputs on the
+    device and the outputs copied back. torch.backends.cuda.matmul.allow_tf32 and torch.backends.cudnn.allow_tf32
+    are set for each call and restored after it (lstm_adapters.gpu.tf32). Without a CUDA device every case is
+    skipped with the reason (lstm_adapters.gpu.cuda_unavailable), so the run is NOT RUN."""
+
+    device = "cuda"
+    allow_tf32 = False
+
+    def _import(self) -> None:
+        from .gpu import cuda_description, cuda_unavailable
+
+        super()._import()
+        torch = self.torch
+        self.no_device = cuda_unavailable(torch)
+        tf32 = f"TF32 {'allowed' if self.allow_tf32 else 'disallowed'}"
+        where = f"no CUDA device, {tf32}" if self.no_device else f"{cuda_description(torch)}, {tf32}"
+        self.name = f"torch.nn.LSTM on CUDA (torch {torch.__version__}; {where})"
+
+    def skip_reason(self, variant: dict, dtype: str) -> str | None:
+        if self.missing:
+            return self.missing
+        if self.no_device:
+            return self.no_device
+        return super().skip_reason(variant, dtype)  # the dtype probe, run on the device
+
+    def run(self, x, h0, c0, params):
+        from .gpu import tf32
+
+        with tf32(self.torch, self.allow_tf32):
+            return super().run(x, h0, c0, params)
+
+    def run_variant(self, inputs: Mapping[str, np.ndarray], params: Mapping[str, np.ndarray],
+                    variant: dict) -> dict[str, np.ndarray]:
+        from .gpu import tf32
+
+        with tf32(self.torch, self.allow_tf32):
+            return super().run_variant(inputs, params, variant)
+
+
+class TorchCudaTF32LSTMAdapter(TorchCudaLSTMAdapter):
+    """torch.nn.LSTM on a CUDA device with TF32 allowed (both switches True for each call): float32 matmuls
+    may round their inputs to TF32's 10-bit mantissa, on GPUs that have TF32 (Ampere and later)."""
+
+    allow_tf32 = True

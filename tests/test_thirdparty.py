@@ -21,7 +21,8 @@ from lstm_conformance.run.runner import run_conformance
 
 FRAMEWORK = {"torch": "torch", "torch-batch-first": "torch", "torch-cell": "torch", "onnxruntime": "onnxruntime",
              "onnxruntime-batch-first": "onnxruntime", "onnx-reference": "onnx", "onnx-reference-batch-first": "onnx",
-             "keras": "keras", "keras-jax": "keras", "flax": "flax", "flax-optimized": "flax", "tflite": "ai_edge_litert"}
+             "keras": "keras", "keras-jax": "keras", "flax": "flax", "flax-optimized": "flax", "tflite": "ai_edge_litert",
+             "torch-cuda": "torch", "torch-cuda-tf32": "torch", "flax-gpu": "flax", "flax-optimized-gpu": "flax"}
 # What each implementation does on the goldens; anything else fails the test.
 #   "pass": every case passes; "skip: <words>": every case skipped with a reason containing <words>;
 #   "fail-float32-accurate": every case fails, all within the float32 tolerance (a float64 run
@@ -32,6 +33,12 @@ EXPECTED = {
     ("onnxruntime-batch-first", "float64"): "skip: Batchwise recurrent operations (layout == 1) are not supported",
     ("onnxruntime-batch-first", "float32"): "skip: Batchwise recurrent operations (layout == 1) are not supported",
     ("tflite", "float64"): "skip: input_gate_bias->type != kTfLiteFloat32 (FLOAT64 != FLOAT32)",
+    # the GPU adapters, on a machine without a GPU (CI; tests/test_gpu_adapters.py)
+    **{(impl, dtype): words for impl, words in (("torch-cuda", "skip: no CUDA device"),
+                                                ("torch-cuda-tf32", "skip: no CUDA device"),
+                                                ("flax-gpu", "skip: no GPU for jax"),
+                                                ("flax-optimized-gpu", "skip: no GPU for jax"))
+       for dtype in ("float32", "float64")},
 }
 
 

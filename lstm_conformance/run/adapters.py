@@ -53,6 +53,11 @@ BUILTIN = {
     "flax": "lstm_adapters.flax_lstm:FlaxLSTMCellAdapter",
     "flax-optimized": "lstm_adapters.flax_lstm:FlaxOptimizedLSTMCellAdapter",
     "tflite": "lstm_adapters.tflite_lstm:TFLiteLSTMAdapter",
+    # GPU implementations: every case is skipped (NOT RUN) where the framework sees no GPU
+    "torch-cuda": "lstm_adapters.torch_lstm:TorchCudaLSTMAdapter",
+    "torch-cuda-tf32": "lstm_adapters.torch_lstm:TorchCudaTF32LSTMAdapter",
+    "flax-gpu": "lstm_adapters.flax_lstm:FlaxGpuLSTMCellAdapter",
+    "flax-optimized-gpu": "lstm_adapters.flax_lstm:FlaxGpuOptimizedLSTMCellAdapter",
 }
 
 
