@@ -27,7 +27,24 @@ and tested.  Method:
 * The ``gemms`` row is not an LSTM: it times the matrix products of
   lstm_impl's design alone (one input-projection GEMM, then T step GEMMs), a
   floor for any NumPy LSTM built that way.  The target lines use it to say how
-  much of a missed target the GEMMs already take.
+  much of a missed target the GEMMs already take.  (lstm_impl computes the
+  same projection in chunks of at most 64 steps, to keep its working memory
+  independent of T; up to 64 steps it makes exactly the row's calls.)
+* ``OMP_WAIT_POLICY=PASSIVE`` is set (unless already set) when this module is
+  imported, before torch is: torch's OpenMP workers then sleep instead of
+  spinning after a call, and do not steal cores from the next implementation.
+
+Issue-11 sections (``tools/bench.py --features`` / ``--memory``):
+
+* ``--features``: at (100, 32, 64, 128), float32 and float64, each feature
+  (``FEATURE_CASES``) is timed interleaved with its references and the table
+  gives ratio = feature median / sum of the references' medians, with PASS or
+  MISS against the target: bidirectional <= 2.1x one direction, a stack of two
+  layers <= 1.05x the two layers run alone (layer 1 on layer 0's real output),
+  random lengths (max T) <= 1.1x full length, each cell feature <= 1.3x the
+  base path.
+* ``--memory``: tracemalloc peak of one ``forward_sequence`` minus its outputs
+  (y, h_n, c_n), at T = 200 and 2000: PASS if it does not grow with T.
 """
 from __future__ import annotations
 
@@ -41,13 +58,17 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import numpy as np
-from tabulate import tabulate
+# torch fairness: OpenMP workers that spin after a call steal this small machine's cores from the
+# implementation timed next; torch reads this when it is first imported (always after this module).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from lstm_impl import LSTM
+import numpy as np  # noqa: E402
+from tabulate import tabulate  # noqa: E402
+
+from lstm_impl import LSTM  # noqa: E402
 
 from .packing.convert import to_packing
-from .spec.loader import Spec, load_spec
+from .spec.loader import Spec, load_spec  # noqa: E402
 
 #: (T, B, I, H) sizes of the standard run.
 DEFAULT_SIZES: tuple[tuple[int, int, int, int], ...] = (
@@ -64,6 +85,7 @@ TARGETS: tuple[tuple[str, tuple[tuple[int, int, int, int], ...], float], ...] = 
     ("torch", ((100, 32, 64, 128), (200, 64, 256, 256)), 1.0 / 1.5),
 )
 ENV_VARS: tuple[str, ...] = (
+    "OMP_WAIT_POLICY",
     "OPENBLAS_CORETYPE",
     "OPENBLAS_NUM_THREADS",
     "OMP_NUM_THREADS",
@@ -450,3 +472,256 @@ def target_lines(rows: Sequence[Row]) -> tuple[list[str], bool]:
                     f"the target allows; {rest}"
                 )
     return lines, all_met
+
+
+# --------------------------------------------------------------------------- features (issue 11)
+#: (T, B, I, H) of the feature section.
+FEATURE_SIZE: tuple[int, int, int, int] = (100, 32, 64, 128)
+#: Feature runs: (name, variant, extra forward_sequence kwargs, reference runs, least acceptable ratio
+#: name / sum(reference)).  "base" is the fused kernel (one layer, one direction); "base l1" is one layer
+#: at the second layer's own input size (I = D*H = H).  "lengths" draws random lengths in [1, T] with
+#: max T (row 0 has length T).
+FEATURE_CASES: tuple[tuple[str, dict | None, str, tuple[str, ...], float], ...] = (
+    ("bidirectional", {"direction": "bidirectional"}, "", ("base",), 2.1),
+    ("stack L=2", {"num_layers": 2}, "", ("base", "base l1"), 1.05),
+    ("lengths", None, "lengths", ("base",), 1.1),
+    ("peephole", {"peephole": True}, "", ("base",), 1.3),
+    ("proj_size", {"proj_size": "H/2"}, "", ("base",), 1.3),
+    ("clip gate_preactivations", {"clip": {"convention": "gate_preactivations", "threshold": 3.0}}, "",
+     ("base",), 1.3),
+    ("clip activation_inputs", {"clip": {"convention": "activation_inputs", "threshold": 3.0}}, "",
+     ("base",), 1.3),
+    ("clip cell_state", {"clip": {"convention": "cell_state", "threshold": 3.0}}, "", ("base",), 1.3),
+    ("coupling input_forget", {"coupling": "input_forget"}, "", ("base",), 1.3),
+    ("coupling cifg", {"coupling": "cifg"}, "", ("base",), 1.3),
+    ("layer_norm", {"layer_norm": True}, "", ("base",), 1.3),
+)
+
+
+@dataclasses.dataclass
+class FeatureRow:
+    """One feature target: the feature's median against the sum of its references' medians."""
+
+    name: str
+    dtype: str
+    median_ms: float
+    reference: tuple[str, ...]
+    reference_ms: float
+    limit: float
+
+    @property
+    def ratio(self) -> float:
+        return self.median_ms / self.reference_ms
+
+    @property
+    def met(self) -> bool:
+        return self.ratio <= self.limit
+
+
+def feature_runners(
+    size: tuple[int, int, int, int], dtype: str, seed: int = 0,
+    cases: Sequence[tuple[str, dict | None, str, tuple[str, ...], float]] = FEATURE_CASES,
+) -> dict[str, Callable[[], np.ndarray]]:
+    """A no-argument runner per feature case and per reference ("base", "base l1"), all on the same X."""
+    t_len, b, i, h = size
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((t_len, b, i)).astype(dtype)
+    lengths = rng.integers(1, t_len + 1, size=b)
+    lengths[0] = t_len  # max length T
+    # The references are the two layers of the L=2 stack run alone: layer 1 on layer 0's real output.
+    stack = LSTM(i, h, num_layers=2, seed=seed, dtype=dtype, forget_bias=1.0).params
+    base = LSTM.from_params({k: v for k, v in stack.items() if "_l1" not in k})
+    base_l1 = LSTM.from_params({k[:-3]: v for k, v in stack.items() if k.endswith("_l1")})
+    X1 = base.forward_sequence(X)  # (T, B, H): the second layer's input (I = D*H, D = 1)
+    runners: dict[str, Callable[[], np.ndarray]] = {
+        "base": lambda: base.forward_sequence(X),
+        "base l1": lambda: base_l1.forward_sequence(X1),
+    }
+    for name, variant, extra, _, _ in cases:
+        if variant is None:
+            model = base
+        elif variant == {"num_layers": 2}:
+            model = LSTM.from_params(stack, variant=variant)
+        else:
+            var = {k: (h // 2 if v == "H/2" else v) for k, v in variant.items()}
+            model = LSTM(i, h, variant=var, seed=seed, dtype=dtype, forget_bias=1.0)
+            if var.get("peephole"):  # non-zero peepholes, as trained models have
+                params = model.params
+                for k in params:
+                    if k.startswith("p_"):
+                        params[k] = 0.1 * rng.standard_normal(params[k].shape)
+                model = LSTM.from_params(params, dtype=dtype, variant=var)
+        kwargs = {"lengths": lengths} if extra == "lengths" else {}
+        runners[name] = functools.partial(model.forward_sequence, X, **kwargs)
+    return runners
+
+
+def time_interleaved(
+    runners: dict[str, Callable[[], Any]], repeats: int, pause: float = 0.0, warmup: bool = True,
+) -> dict[str, list[float]]:
+    """Each repetition runs every runner once, round-robin (after ``pause`` and one untimed warm-up run
+    when ``warmup``); returns the times in seconds."""
+    times: dict[str, list[float]] = {name: [] for name in runners}
+    for run_ in runners.values():  # first call: imports, caches
+        run_()
+    for _ in range(repeats):
+        for name, run_ in runners.items():
+            if pause:
+                time.sleep(pause)
+            if warmup:
+                run_()
+            t0 = time.perf_counter()
+            run_()
+            times[name].append(time.perf_counter() - t0)
+    return times
+
+
+def feature_rows(
+    medians_ms: dict[str, float], dtype: str,
+    cases: Sequence[tuple[str, dict | None, str, tuple[str, ...], float]] = FEATURE_CASES,
+) -> list[FeatureRow]:
+    """The feature targets from median times in ms (cases whose runs are missing are left out)."""
+    rows = []
+    for name, _, _, refs, limit in cases:
+        if name in medians_ms and all(r in medians_ms for r in refs):
+            rows.append(FeatureRow(name, dtype, medians_ms[name], refs,
+                                   sum(medians_ms[r] for r in refs), limit))
+    return rows
+
+
+def format_feature_table(rows: Sequence[FeatureRow]) -> str:
+    """The feature targets table (GitHub markdown): ratio = feature / reference, PASS or MISS."""
+    headers = ["feature", "dtype", "median ms", "reference", "ref ms", "ratio", "target", "result"]
+    cells = [[r.name, r.dtype, f"{r.median_ms:.2f}", " + ".join(r.reference), f"{r.reference_ms:.2f}",
+              f"{r.ratio:.2f}", f"<= {r.limit:.2f}", "PASS" if r.met else "MISS"] for r in rows]
+    return tabulate(cells, headers=headers, tablefmt="github", disable_numparse=True)
+
+
+def run_features(size: tuple[int, int, int, int], dtypes: Sequence[str], repeats: int, pause: float = 0.0,
+                 seed: int = 0, warmup: bool = True) -> list[FeatureRow]:
+    """Time every feature case and its references, interleaved, per dtype; returns the target rows."""
+    rows: list[FeatureRow] = []
+    for dtype in dtypes:
+        times = time_interleaved(feature_runners(size, dtype, seed), repeats, pause, warmup)
+        rows.extend(feature_rows({n: statistics.median(t) * 1e3 for n, t in times.items()}, dtype))
+    return rows
+
+
+# --------------------------------------------------------------------------- working memory (issue 11)
+#: Working memory may grow this much from the short to the long run and still count as independent of T.
+MEMORY_SLACK = 1.10
+
+
+@dataclasses.dataclass
+class MemoryRow:
+    """tracemalloc peak of one forward_sequence call, and that peak minus its outputs (y, h_n, c_n)."""
+
+    size: tuple[int, int, int, int]
+    dtype: str
+    variant: str
+    peak: int
+    outputs: int
+
+    @property
+    def extra(self) -> int:
+        return self.peak - self.outputs
+
+
+def working_memory(size: tuple[int, int, int, int], dtype: str, variant: dict | None = None,
+                   seed: int = 0) -> MemoryRow:
+    """Peak bytes traced during ``forward_sequence(X, return_state=True)``; X and the model exist before."""
+    import tracemalloc
+
+    t_len, b, i, h = size
+    model = LSTM(i, h, variant=variant, seed=seed, dtype=dtype)
+    X = np.random.default_rng(seed).standard_normal((t_len, b, i)).astype(dtype)
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        y, (h_n, c_n) = model.forward_sequence(X, return_state=True)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    name = ", ".join(f"{k}={v}" for k, v in (variant or {}).items()) or "base"
+    return MemoryRow(tuple(size), dtype, name, peak, y.nbytes + h_n.nbytes + c_n.nbytes)
+
+
+def memory_pairs(short: MemoryRow, long: MemoryRow) -> tuple[float, bool]:
+    """(long.extra / short.extra, whether the working memory did not grow with T beyond MEMORY_SLACK)."""
+    ratio = long.extra / max(short.extra, 1)
+    return ratio, long.extra <= MEMORY_SLACK * short.extra
+
+
+def run_memory(b: int, i: int, h: int, dtypes: Sequence[str], t_short: int = 200, t_long: int = 2000,
+               variants: Sequence[dict | None] = (None, {"layer_norm": True, "peephole": True})
+               ) -> list[tuple[MemoryRow, MemoryRow]]:
+    """(short, long) working-memory rows per dtype and variant."""
+    return [(working_memory((t_short, b, i, h), dt, v), working_memory((t_long, b, i, h), dt, v))
+            for dt in dtypes for v in variants]
+
+
+def format_memory_table(pairs: Sequence[tuple[MemoryRow, MemoryRow]]) -> str:
+    """Working memory (peak minus outputs) at the short and long T; PASS if it does not grow with T."""
+    headers = ["B, I, H", "dtype", "variant", "T", "peak KiB", "outputs KiB", "extra KiB",
+               "B*(H+I) values KiB", "extra ratio long/short", "result"]
+    cells = []
+    for short, long in pairs:
+        ratio, ok = memory_pairs(short, long)
+        _, b, i, h = short.size
+        scale = b * (h + i) * np.dtype(short.dtype).itemsize / 1024
+        for r in (short, long):
+            last = r is long
+            cells.append([", ".join(map(str, r.size[1:])), r.dtype, r.variant, str(r.size[0]),
+                          f"{r.peak / 1024:.0f}", f"{r.outputs / 1024:.0f}", f"{r.extra / 1024:.0f}",
+                          f"{scale:.1f}", f"{ratio:.2f}" if last else "", ("PASS" if ok else "MISS") if last else ""])
+    return tabulate(cells, headers=headers, tablefmt="github", disable_numparse=True)
+
+
+def extra_parser():
+    """The options of ``tools/bench.py --features`` / ``--memory``."""
+    import argparse
+
+    p = argparse.ArgumentParser(
+        prog="bench.py --features|--memory",
+        description="Issue 11 sections. --features: feature runs against the base path (interleaved "
+                    "medians, ratio = feature / reference, PASS/MISS per target). --memory: tracemalloc "
+                    "working memory (peak minus outputs) of forward_sequence at a short and a long T.")
+    p.add_argument("--features", action="store_true", help="time the features against the base path")
+    p.add_argument("--memory", action="store_true", help="working memory at --t-short and --t-long")
+    p.add_argument("--feature-size", default=",".join(map(str, FEATURE_SIZE)), metavar="T,B,I,H",
+                   help=f"size of --features (default {','.join(map(str, FEATURE_SIZE))})")
+    p.add_argument("--dtype", choices=("float32", "float64"), action="append",
+                   help="dtype (repeatable); default float32 and float64")
+    p.add_argument("--repeats", type=int, default=15, help="timed runs per case (default 15)")
+    p.add_argument("--pause", type=float, default=0.0, metavar="SECONDS",
+                   help="sleep before each timed run (default 0: one library only)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--memory-size", default="32,64,128", metavar="B,I,H", help="B,I,H of --memory")
+    p.add_argument("--t-short", type=int, default=200)
+    p.add_argument("--t-long", type=int, default=2000)
+    p.add_argument("--strict", action="store_true", help="exit 1 if a target is missed")
+    return p
+
+
+def extra_main(argv: Sequence[str] | None = None, log: Callable[[str], None] = print) -> int:
+    """``tools/bench.py --features`` and/or ``--memory``."""
+    args = extra_parser().parse_args(argv)
+    dtypes = args.dtype or list(DEFAULT_DTYPES)
+    ok = True
+    for line in header_lines(None)[:2]:
+        log(line)
+    if args.features:
+        size = tuple(int(v) for v in args.feature_size.split(","))
+        log(f"\nFeatures at (T, B, I, H) = {size}: repeats {args.repeats}, interleaved medians; "
+            "ratio = feature / reference\n")
+        rows = run_features(size, dtypes, args.repeats, args.pause, args.seed)
+        log(format_feature_table(rows))
+        ok &= all(r.met for r in rows)
+    if args.memory:
+        b, i, h = (int(v) for v in args.memory_size.split(","))
+        log(f"\nWorking memory (tracemalloc peak minus y, h_n, c_n) at T = {args.t_short} and {args.t_long}; "
+            f"PASS: extra(T long) <= {MEMORY_SLACK:.2f} x extra(T short)\n")
+        pairs = run_memory(b, i, h, dtypes, args.t_short, args.t_long)
+        log(format_memory_table(pairs))
+        ok &= all(memory_pairs(s, l)[1] for s, l in pairs)
+    return 1 if args.strict and not ok else 0

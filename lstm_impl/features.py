@@ -35,8 +35,13 @@ under "activation_inputs" -> projection, its bias and its clip.
 
 The base LSTM keeps the fused kernel (kernel.py) untouched.  A model with any
 of these features runs this plainer per-step kernel instead: unscaled fused
-weights (i, f, o, g), the stable exp-form sigmoid, and the features applied
+weights (i, f, o, g), and the features applied
 where they act; o is computed after the new cell, which its peephole reads.
+The sigmoid takes the fused kernel's form for the dtype (activations.gate_form:
+``0.5 + 0.5 tanh(z / 2)`` in float32, the stable exp form in float64), on the
+unscaled pre-activations.  Per step the kernel allocates nothing unless the
+variant names ``activations`` (those functions return new arrays): one GEMM
+into a reused (4H, B) buffer, then in-place passes over whole gate blocks.
 """
 from __future__ import annotations
 
@@ -45,7 +50,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .activations import activation, sigmoid
+from .activations import activation, exp_clip_bound, gate_form
 
 #: The cell features of a variant, with the values lstm_impl accepts.
 CELL_KEYS = ("activations", "peephole", "coupling", "layer_norm", "clip", "proj_size", "proj_bias", "proj_clip")
@@ -142,69 +147,200 @@ def layer_norm(z: np.ndarray, scale: np.ndarray, bias: np.ndarray) -> np.ndarray
     return d
 
 
+def _layer_norm_(z: np.ndarray, scale: np.ndarray, bias: np.ndarray, d: np.ndarray, sq: np.ndarray,
+                 mean: np.ndarray, var: np.ndarray, ones: np.ndarray) -> None:
+    """In place, G gates at once: z (G, H, B) <- scale * (z - mean) / sqrt(var + 1e-8) + bias per gate.
+
+    scale, bias (G, H, 1) or (G, H, B); d, sq (G, H, B) and mean, var (G, 1, B) are scratch buffers; ones (1, H).  The
+    formula of :func:`layer_norm`, with the sums over the H units as GEMMs with a row of ones (several
+    times faster than a reduction over the middle axis) and the division as a product with the
+    reciprocal of the standard deviation.  If a mean or a variance is not finite (z so large that a sum
+    or a square overflows), every gate is redone from the untouched z by :func:`layer_norm`, which
+    rescales.
+    """
+    h_sz = z.shape[1]
+    with np.errstate(over="ignore", invalid="ignore"):
+        np.matmul(ones, z, out=mean)  # (G, 1, B) sums
+        np.divide(mean, h_sz, out=mean)
+        np.subtract(z, mean, out=d)
+        np.multiply(d, d, out=sq)
+        np.matmul(ones, sq, out=var)
+        np.divide(var, h_sz, out=var)
+    if not np.isfinite(var).all():
+        for k in range(z.shape[0]):
+            z[k] = layer_norm(z[k], scale[k][:, :1], bias[k][:, :1])
+        return
+    np.add(var, z.dtype.type(LN_EPSILON), out=var)
+    np.sqrt(var, out=var)
+    np.divide(1.0, var, out=var)  # 1 / sqrt(var + eps): var + eps >= 1e-8, no overflow
+    np.multiply(d, var, out=d)
+    np.multiply(d, scale, out=d)
+    np.add(d, bias, out=z)
+
+
+def _sigmoid_(z: np.ndarray, hi: np.ndarray) -> None:
+    """In place, exp form (activations.sigmoid): 1 / (1 + exp(min(-z, hi))); hi an array like z."""
+    np.negative(z, out=z)
+    np.minimum(z, hi, out=z)
+    np.exp(z, out=z)
+    np.add(z, 1.0, out=z)
+    np.divide(1.0, z, out=z)
+
+
+def _affine_half_(t: np.ndarray) -> None:
+    """In place: t <- 0.5 * t + 0.5 (tanh(z / 2) -> sigmoid(z), activations' tanh form)."""
+    np.multiply(t, 0.5, out=t)
+    np.add(t, 0.5, out=t)
+
+
 def run_sequence_features(
     w_aug: np.ndarray, u_all: np.ndarray, feats: CellFeatures, x3: np.ndarray, h0: np.ndarray, c0: np.ndarray,
+    y: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The recurrence with cell features, in the dtype of ``w_aug`` (unscaled, gates i, f, o, g).
 
     w_aug (4H, I + 1) (zero bias column under layer norm), u_all (4H, P) (P = H without projection);
-    x3 (T, B, I); h0 (B, P), c0 (B, H).  Returns y (T, B, P), h_n (B, P), c_n (B, H), newly allocated.
+    x3 (T, B, I); h0 (B, P), c0 (B, H).  Returns y (T, B, P), h_n (B, P), c_n (B, H), newly allocated, except
+    ``y`` when given (any strides; written in place and returned, as in kernel.run_sequence).
+
+    Per step: one GEMM into a reused (4H, B) gate buffer, then in-place passes on whole blocks (the gates
+    that do not wait for the new cell are normalised, clipped and activated together); the input
+    projection is computed in chunks of steps (kernel.InputProjection), so the working memory is
+    O(B*(H+I)) whatever T.
     """
+    from .kernel import InputProjection
+
     t_len, b, i_sz = x3.shape
     h_sz, p_sz = u_all.shape[0] // 4, u_all.shape[1]
+    h2, h3 = 2 * h_sz, 3 * h_sz
     cd = w_aug.dtype
-    y = np.empty((t_len, b, p_sz), dtype=cd)  # (T, B, P)
+    if y is None:
+        y = np.empty((t_len, b, p_sz), dtype=cd)  # (T, B, P)
     c = np.array(c0.T, dtype=cd, order="C")  # (H, B)
-    h = np.array(h0.T, dtype=cd, order="C")  # (P, B)
     if t_len == 0 or b == 0:
         return y, np.array(h0, dtype=cd), np.array(c0, dtype=cd)
     t_clip = cd.type(feats.threshold)
     clip_gates = feats.clip in ("gate_preactivations", "activation_inputs")
-    gate_act, cell_in_act, cell_out_act = feats.acts or (sigmoid, np.tanh, np.tanh)
+    acts = feats.acts
+    peep = feats.peephole
     ln = feats.layer_norm
-    bias = None if feats.bias is None else [feats.bias[k * h_sz:(k + 1) * h_sz] for k in range(4)]  # (H, 1) each
-    p_clip = None if feats.proj_clip is None else cd.type(feats.proj_clip)
+    # o waits for the new cell only when its peephole reads it; otherwise i, f, o, g go together.
+    early = (0, h2) if peep is not None else (0, 4 * h_sz)  # rows normalised / clipped before the cell
+    gates = np.empty((4 * h_sz, b), dtype=cd)  # (4H, B): i, f, o, g
+    g4 = gates.reshape(4, h_sz, b)
+    i_g, f_g, o_g, g_g = (gates[k * h_sz:(k + 1) * h_sz] for k in range(4))  # (H, B) each
+    tmp = np.empty((h_sz, b), dtype=cd)  # (H, B) scratch
+    if peep is not None:
+        # broadcast to full size once: products with (H, 1) operands run B-long inner loops (slow)
+        p_if = np.ascontiguousarray(np.broadcast_to(np.stack([peep[0], peep[1]]), (2, h_sz, b)))  # (2, H, B)
+        p_o = np.ascontiguousarray(np.broadcast_to(peep[2], (h_sz, b)))  # (H, B)
+        tmp2 = np.empty((2, h_sz, b), dtype=cd)
+    if ln is not None:
+        # scales and biases (4, H, 1) broadcast to full (4, H, B) once: a product with a (4, H, 1) operand
+        # runs B-long inner loops, several times slower than a contiguous one
+        ln_s = np.ascontiguousarray(np.broadcast_to(np.stack([ln[0], ln[1], ln[2], ln[3]]), (4, h_sz, b)))
+        ln_b = np.ascontiguousarray(np.broadcast_to(feats.bias.reshape(4, h_sz, 1), (4, h_sz, b)))
+        ln_d, ln_sq = np.empty((4, h_sz, b), dtype=cd), np.empty((4, h_sz, b), dtype=cd)
+        ln_m, ln_v = np.empty((4, 1, b), dtype=cd), np.empty((4, 1, b), dtype=cd)
+        ln_1 = np.ones((1, h_sz), dtype=cd)
+
+        def norm(k0: int, k1: int) -> None:  # layer norm of gates k0 .. k1-1 (in i, f, o, g order)
+            g = k1 - k0
+            _layer_norm_(g4[k0:k1], ln_s[k0:k1], ln_b[k0:k1], ln_d[:g], ln_sq[:g], ln_m[:g], ln_v[:g], ln_1)
+    # the sigmoid's form as in the fused kernel (activations.gate_form): tanh for float32, exp for float64
+    tanh_form = gate_form(cd) == "tanh"
+    hi = np.full((h3, b), exp_clip_bound(cd), dtype=cd) if acts is None and not tanh_form else None
+    if feats.w_proj is not None:
+        w_proj, b_proj = feats.w_proj, feats.b_proj
+        p_clip = None if feats.proj_clip is None else cd.type(feats.proj_clip)
+        h_buf = np.empty((p_sz, b), dtype=cd)  # (P, B)
+    matmul, add, multiply, clip = np.matmul, np.add, np.multiply, np.clip
+    h_t = np.asarray(h0, dtype=cd).T  # (P, B) view
     with np.errstate(under="ignore"):
-        x_aug = np.empty((t_len * b, i_sz + 1), dtype=cd)  # (T*B, I + 1)
-        x_aug.reshape(t_len, b, i_sz + 1)[:, :, :i_sz] = x3
-        x_aug[:, i_sz] = 1.0
-        xp = np.matmul(w_aug, x_aug.T).reshape(4 * h_sz, t_len, b)  # (4H, T, B): W x (+ b), gates i, f, o, g
-        del x_aug
+        proj = InputProjection(w_aug, x3)
+        k_steps = proj.k
         for t in range(t_len):
-            a = np.matmul(u_all, h) + xp[:, t]  # (4H, B): z (+ b without layer norm)
-            a_i, a_f, a_o, a_g = (a[k * h_sz:(k + 1) * h_sz] for k in range(4))  # (H, B) views
-            if feats.peephole is not None:
-                a_i += feats.peephole[0] * c
-                a_f += feats.peephole[1] * c
-            if ln is not None:  # a = ln * normalised(z) + b, in place of z + b
-                a_i[...] = layer_norm(a_i, ln[0], bias[0])
-                a_f[...] = layer_norm(a_f, ln[1], bias[1])
-                a_g[...] = layer_norm(a_g, ln[3], bias[3])
-            if clip_gates:  # o is clipped below, after its peephole term
-                for block in (a_i, a_f, a_g):
-                    np.clip(block, -t_clip, t_clip, out=block)
-            i = gate_act(a_i)  # (H, B)
-            f = gate_act(a_f)  # (H, B)
-            if feats.coupling == "input_forget":
-                f = 1.0 - i
-            elif feats.coupling == "cifg":
-                i = 1.0 - f
-            c = f * c + i * cell_in_act(a_g)  # (H, B)
-            if feats.clip == "cell_state":
-                np.clip(c, -t_clip, t_clip, out=c)
-            if feats.peephole is not None:
-                a_o += feats.peephole[2] * c
-            if ln is not None:
-                a_o[...] = layer_norm(a_o, ln[2], bias[2])
+            s = t % k_steps
+            if s == 0:
+                xp = proj.chunk(t)  # (4H, n, B): W x (+ b), gates i, f, o, g
+            matmul(u_all, h_t, out=gates)
+            add(gates, xp[:, s], out=gates)  # z (+ b without layer norm)
+            if peep is not None:  # i, f read the previous cell
+                multiply(p_if, c, out=tmp2)
+                add(g4[:2], tmp2, out=g4[:2])
+            if ln is not None:  # ln * normalised(z) + b, in place of z + b
+                if peep is not None:
+                    norm(0, 2)
+                    norm(3, 4)
+                else:
+                    norm(0, 4)
             if clip_gates:
-                np.clip(a_o, -t_clip, t_clip, out=a_o)
-            arg = np.clip(c, -t_clip, t_clip) if feats.clip == "activation_inputs" else c  # a_h (H, B)
-            h = gate_act(a_o) * cell_out_act(arg)  # (H, B)
-            if feats.w_proj is not None:
-                h = np.matmul(feats.w_proj, h)  # (P, B)
-                if feats.b_proj is not None:
-                    h += feats.b_proj
+                blk = gates[early[0]:early[1]]
+                clip(blk, -t_clip, t_clip, out=blk)
+                if peep is not None:
+                    clip(g_g, -t_clip, t_clip, out=g_g)
+            if acts is None and tanh_form:  # i, f (, o): 0.5 + 0.5 tanh(z / 2), one tanh call with g's
+                if peep is not None:
+                    multiply(gates[:h2], 0.5, out=gates[:h2])
+                    np.tanh(gates[:h2], out=gates[:h2])
+                    np.tanh(g_g, out=g_g)
+                    _affine_half_(gates[:h2])
+                else:
+                    multiply(gates[:h3], 0.5, out=gates[:h3])
+                    np.tanh(gates, out=gates)
+                    _affine_half_(gates[:h3])
+            elif acts is None:
+                sig = gates[:h2] if peep is not None else gates[:h3]
+                _sigmoid_(sig, hi[:sig.shape[0]])
+                np.tanh(g_g, out=g_g)
+            else:
+                sig = gates[:h2] if peep is not None else gates[:h3]
+                sig[...] = acts[0](sig)
+                g_g[...] = acts[1](g_g)
+            if feats.coupling == "input_forget":
+                np.subtract(1.0, i_g, out=f_g)
+            elif feats.coupling == "cifg":
+                np.subtract(1.0, f_g, out=i_g)
+            multiply(c, f_g, out=c)  # f * c_prev
+            multiply(i_g, g_g, out=i_g)  # i * g (i is not needed after this)
+            add(c, i_g, out=c)  # c_t
+            if feats.clip == "cell_state":
+                clip(c, -t_clip, t_clip, out=c)
+            if peep is not None:  # o reads the new, clipped cell
+                multiply(p_o, c, out=tmp)
+                add(o_g, tmp, out=o_g)
+                if ln is not None:
+                    norm(2, 3)
+                if clip_gates:
+                    clip(o_g, -t_clip, t_clip, out=o_g)
+                if acts is None and tanh_form:
+                    multiply(o_g, 0.5, out=o_g)
+                    np.tanh(o_g, out=o_g)
+                    _affine_half_(o_g)
+                elif acts is None:
+                    _sigmoid_(o_g, hi[:h_sz])
+                else:
+                    o_g[...] = acts[0](o_g)
+            if feats.clip == "activation_inputs":  # a_h = clip(c)
+                clip(c, -t_clip, t_clip, out=tmp)
+                arg = tmp
+            else:
+                arg = c
+            if acts is None:
+                np.tanh(arg, out=tmp)
+                act_h = tmp
+            else:
+                act_h = acts[2](arg)
+            if feats.w_proj is None:
+                h_t = y[t].T  # (H, B) view of y[t] (B, H)
+                multiply(o_g, act_h, out=h_t)  # h = o * cell_output(a_h)
+            else:
+                multiply(o_g, act_h, out=i_g)  # (H, B), in i's block
+                matmul(w_proj, i_g, out=h_buf)  # (P, B)
+                if b_proj is not None:
+                    add(h_buf, b_proj, out=h_buf)
                 if p_clip is not None:
-                    np.clip(h, -p_clip, p_clip, out=h)
-            y[t] = h.T  # (B, P)
+                    clip(h_buf, -p_clip, p_clip, out=h_buf)
+                y[t] = h_buf.T  # (B, P)
+                h_t = h_buf
     return y, y[t_len - 1].copy(), np.ascontiguousarray(c.T)

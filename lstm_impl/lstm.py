@@ -47,10 +47,11 @@ rounded back to float16.
 
 Memory (``forward_sequence``)
 -----------------------------
-Outputs ``y`` (T, B, H) plus the input projection of all steps (T*B x 4H,
-computed by one GEMM before the recurrence, bias included), plus O(B*H)
-working state (the cell state and one (4H, B) gate buffer); kernel.py has the
-details.  ``h`` needs no buffer of its own: step t reads h_{t-1} from ``y[t-1]``.
+Outputs ``y`` (T, B, H) plus O(B*(H+I)) working memory, independent of T:
+the input projection (bias included) is computed by one GEMM per chunk of at
+most 64 steps into a reused buffer, plus the cell state and one (4H, B) gate
+buffer and the chunk's h (K, H, B); kernel.py has the details (the
+cell-feature kernel chunks its projection the same way).
 A stacked, reverse or bidirectional model, or one given ``lengths``, holds in
 addition one layer's output (T, B, D*H) and, for the reverse direction with
 lengths, a reversed copy of the layer's input.

@@ -2,7 +2,7 @@
 direction, bidirectional and stacked models.
 
 Nothing here touches the recurrence itself: every piece calls
-``kernel.run_sequence`` (one input-projection GEMM, then one GEMM per step) on
+``kernel.run_sequence`` (input-projection GEMMs per chunk of steps, then one GEMM per step) on
 a suitable slice, view or gather of the inputs.
 
 Lengths (the ``zero_fill`` convention)
@@ -88,14 +88,22 @@ def reverse_index(lengths: np.ndarray, t_len: int) -> tuple[np.ndarray, np.ndarr
 
 def run_direction(
     cell: Cell, form: str, x3: np.ndarray, h0: np.ndarray, c0: np.ndarray,
-    lengths: np.ndarray | None, reverse: bool,
+    lengths: np.ndarray | None, reverse: bool, y_out: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One cell over the sequence, forward or reverse; y (T, B, P) in input time order."""
+    """One cell over the sequence, forward or reverse; y (T, B, P) in input time order.
+
+    ``y_out`` (T, B, P), any strides: without lengths the kernel writes y straight into it (and it is
+    returned), saving a copy (a bidirectional layer passes its halves); with lengths it is not used.
+    """
+    if lengths is None and y_out is not None and not reverse:
+        return run_cell(cell, form, x3, h0, c0, y_out)
     if not reverse:
         return run_with_lengths(cell, form, x3, h0, c0, lengths)
-    if lengths is None:
-        y, h_n, c_n = run_cell(cell, form, x3[::-1], h0, c0)
-        return y[::-1], h_n, c_n  # (T, B, P) view, in input time order
+    if lengths is None:  # the kernel writes y backwards in time: y comes out in input time order, no copy
+        if y_out is None:
+            y_out = np.empty((x3.shape[0], x3.shape[1], cell[1].shape[1]), dtype=cell[0].dtype)  # (T, B, P)
+        _, h_n, c_n = run_cell(cell, form, x3[::-1], h0, c0, y_out[::-1])
+        return y_out, h_n, c_n
     idx = reverse_index(lengths, x3.shape[0])
     y, h_n, c_n = run_with_lengths(cell, form, x3[idx], h0, c0, lengths)  # x3[idx]: (T, B, In)
     return y[idx], h_n, c_n  # (T, B, P): 0 past each length, as y was
@@ -128,10 +136,12 @@ def run_stack(
         out = np.empty((t_len, b, 2 * p_sz), dtype=cd)  # (T, B, 2P): [forward | reverse]
         for direction in range(2):
             k = 2 * layer + direction
+            half = out[:, :, direction * p_sz:(direction + 1) * p_sz]  # (T, B, P) view
             y, h_n[k], c_n[k] = run_direction(
-                cells[k], form, layer_in, h0[k], c0[k], lengths, bool(direction)
+                cells[k], form, layer_in, h0[k], c0[k], lengths, bool(direction), half
             )
-            out[:, :, direction * p_sz:(direction + 1) * p_sz] = y
+            if y is not half:  # with lengths: a y of its own
+                half[...] = y
         layer_in = out
     if empty_rows_zero:
         empty = np.full(b, t_len == 0) if lengths is None else lengths == 0  # (B,)

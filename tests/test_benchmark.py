@@ -128,3 +128,73 @@ def test_a_met_target_has_no_budget_line():
         r.ratio = r.median_ms / 10.0
     lines, all_met = benchmark.target_lines(rows)
     assert all_met and len(lines) == 1 and lines[0].startswith("met      torch")
+
+
+# --------------------------------------------------------------------------- issue 11: features and memory
+def _frow(name, ms, refs, ref_ms, limit, dtype="float64"):
+    return benchmark.FeatureRow(name, dtype, ms, refs, ref_ms, limit)
+
+
+def test_feature_rows_compare_each_feature_with_the_sum_of_its_references():
+    medians = {"base": 10.0, "base l1": 12.0, "bidirectional": 20.5, "stack L=2": 23.5, "lengths": 11.5,
+               "peephole": 13.0, "layer_norm": 13.1}
+    rows = {r.name: r for r in benchmark.feature_rows(medians, "float32")}
+    assert set(rows) == {"bidirectional", "stack L=2", "lengths", "peephole", "layer_norm"}  # others not run
+    assert rows["bidirectional"].ratio == pytest.approx(2.05) and rows["bidirectional"].met
+    assert rows["stack L=2"].reference == ("base", "base l1") and rows["stack L=2"].reference_ms == 22.0
+    assert rows["stack L=2"].ratio == pytest.approx(23.5 / 22.0) and not rows["stack L=2"].met  # > 1.05
+    assert not rows["lengths"].met and rows["lengths"].limit == 1.1
+    assert rows["peephole"].met and not rows["layer_norm"].met  # 1.30 passes, 1.31 misses
+    assert all(r.dtype == "float32" for r in rows.values())
+
+
+def test_feature_table_prints_ratio_target_and_pass_or_miss():
+    table = benchmark.format_feature_table([_frow("peephole", 13.0, ("base",), 10.0, 1.3),
+                                            _frow("stack L=2", 23.5, ("base", "base l1"), 22.0, 1.05)])
+    lines = [line.split("|")[1:-1] for line in table.splitlines()[2:]]
+    assert [c.strip() for c in lines[0]] == ["peephole", "float64", "13.00", "base", "10.00", "1.30", "<= 1.30",
+                                             "PASS"]
+    assert [c.strip() for c in lines[1]] == ["stack L=2", "float64", "23.50", "base + base l1", "22.00", "1.07",
+                                             "<= 1.05", "MISS"]
+
+
+def test_feature_runners_run_every_case_at_a_tiny_size():
+    runners = benchmark.feature_runners((3, 2, 4, 6), "float32")
+    assert set(runners) == {"base", "base l1"} | {c[0] for c in benchmark.FEATURE_CASES}
+    shapes = {name: run().shape for name, run in runners.items()}
+    assert shapes["base"] == shapes["lengths"] == shapes["peephole"] == (3, 2, 6)
+    assert shapes["bidirectional"] == (3, 2, 12) and shapes["proj_size"] == (3, 2, 3)
+    times = benchmark.time_interleaved({"base": runners["base"]}, repeats=2)
+    assert len(times["base"]) == 2 and min(times["base"]) > 0
+
+
+def test_features_cli_prints_the_table(capsys):
+    code = benchmark.extra_main(["--features", "--feature-size", "3,2,4,6", "--dtype", "float64",
+                                 "--repeats", "1"])
+    out = capsys.readouterr().out
+    assert code == 0
+    names = [line.split("|")[1].strip() for line in out.splitlines() if line.startswith("| ")][1:]
+    assert names == [c[0] for c in benchmark.FEATURE_CASES]
+    assert all(("PASS" in line or "MISS" in line) for line in out.splitlines() if line.startswith("| ")
+               and "float64" in line)
+
+
+def test_memory_pairs_logic():
+    short = benchmark.MemoryRow((200, 4, 8, 16), "float64", "base", 1000, 400)
+    assert benchmark.memory_pairs(short, benchmark.MemoryRow((2000, 4, 8, 16), "float64", "base", 4600, 4000)) \
+        == (1.0, True)
+    grown = benchmark.MemoryRow((2000, 4, 8, 16), "float64", "base", 4700, 4000)  # extra 700 > 1.1 * 600
+    ratio, ok = benchmark.memory_pairs(short, grown)
+    assert not ok and ratio == pytest.approx(700 / 600)
+    table = benchmark.format_memory_table([(short, grown)])
+    assert "MISS" in table and "1.17" in table
+
+
+@pytest.mark.parametrize("variant", [None, {"layer_norm": True, "peephole": True, "proj_size": 5}])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_working_memory_does_not_grow_with_t(variant, dtype):
+    """A memory test (tracemalloc), not a timed one: the peak besides the outputs is O(B*(H+I)), not O(T)."""
+    short = benchmark.working_memory((100, 4, 8, 16), dtype, variant)
+    long = benchmark.working_memory((1000, 4, 8, 16), dtype, variant)
+    assert long.outputs > 9 * short.outputs
+    assert long.extra <= benchmark.MEMORY_SLACK * short.extra, (short, long)
