@@ -518,11 +518,30 @@ def test_goldens_without_a_case_list_still_run(project_copy, spec):
     assert run.verdict == "PASS" and run.carry_over == []
 
 
-def test_plugin_under_xdist_gives_the_serial_run_s_results(pytester, plugin_env):
-    """`-n auto` and a serial run of the same implementation (ONNX Runtime's clip: right on one case, wrong on
-    two, not run on the fourth) report the same outcome for each case, and the same exit code."""
-    args = ("--lstm-impl=tests.broken_adapters:ClipOnGatesOnly", "--lstm-cases=clip-gates-*", "--lstm-cases=clip-act-*",
-            "--lstm-cases=clip-cell-*", "--lstm-cases=base-T3-*", "-rA", "-p", "no:benchmark")
+PERTURBED = """
+from lstm_adapters.numpy_lstm import NumpyLSTMAdapter
+
+
+class Perturbed(NumpyLSTMAdapter):
+    name = "lstm_impl with y off by 1e-3 outside the forward direction"
+
+    def supports(self, variant):
+        return "lengths" not in variant and super().supports(variant)
+
+    def compute(self, inputs, params, variant):
+        out = super().compute(inputs, params, variant)
+        return {**out, "y": out["y"] + 1e-3} if "direction" in variant else out
+"""
+
+
+def test_plugin_under_xdist_gives_the_serial_run_s_results(pytester, plugin_env, monkeypatch):
+    """`-n auto` and a serial run of the same implementation (right on one case, wrong on two, not run on the
+    fourth) report the same outcome for each case, and the same exit code. The adapter is a module of the
+    session's own folder, as a user's would be, importable by every xdist worker."""
+    pytester.makepyfile(perturbed_adapter=PERTURBED)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(pytester.path), os.environ["PYTHONPATH"]]))
+    args = ("--lstm-impl=perturbed_adapter:Perturbed", "--lstm-cases=base-T3-*", "--lstm-cases=rev-T5-*",
+            "--lstm-cases=bidir-T5-*", "--lstm-cases=len-T6-*", "-rA", "-p", "no:benchmark")
 
     def outcomes(result: pytest.RunResult) -> dict[str, str]:
         out = {}
@@ -535,7 +554,7 @@ def test_plugin_under_xdist_gives_the_serial_run_s_results(pytester, plugin_env)
     serial = _plugin(pytester, *args, "-p", "no:xdist")
     parallel = _plugin(pytester, *args, "-n", "auto")
     got_serial, got_parallel = outcomes(serial), outcomes(parallel)
-    assert sorted(got_serial.values()) == ["FAILED", "FAILED", "PASSED"], got_serial
-    assert got_parallel == got_serial
+    assert sorted(got_serial.values()) == ["FAILED", "FAILED", "PASSED"], serial.stdout.str()[-3000:]
+    assert got_parallel == got_serial, parallel.stdout.str()[-3000:]
     assert serial.parseoutcomes() == parallel.parseoutcomes()
     assert serial.ret == parallel.ret == pytest.ExitCode.TESTS_FAILED
