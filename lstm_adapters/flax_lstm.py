@@ -42,6 +42,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from .base import FrameworkAdapter
+from .gpu import DeviceRequired
 
 # The features this adapter runs through flax's own modules (empty_rows only at its canonical default).
 RUNS_FEATURES = frozenset({"direction", "num_layers", "lengths"})
@@ -218,7 +219,7 @@ def _nest(flat: dict[str, np.ndarray]) -> dict:
     return tree
 
 
-class FlaxGpuLSTMCellAdapter(FlaxLSTMCellAdapter):
+class FlaxGpuLSTMCellAdapter(DeviceRequired, FlaxLSTMCellAdapter):
     """The `flax` adapter with jax placed on its first GPU (jax.devices("gpu")[0]): each call runs under
     jax.default_device(that GPU), so the jit-compiled functions and their inputs live there, and the outputs
     come back with np.asarray. Without a GPU for jax every case is skipped with the reason
@@ -231,13 +232,6 @@ class FlaxGpuLSTMCellAdapter(FlaxLSTMCellAdapter):
         self.device, self.no_device = jax_gpu(self.jax)
         where = "no GPU" if self.no_device else f"{self.device} {getattr(self.device, 'device_kind', '')}".rstrip()
         self.name = f"{self.name} on GPU ({where})"
-
-    def skip_reason(self, variant: dict, dtype: str) -> str | None:
-        if self.missing:
-            return self.missing
-        if self.no_device:
-            return self.no_device
-        return super().skip_reason(variant, dtype)  # the dtype probe, run on the GPU
 
     def run(self, x, h0, c0, params):
         with self.jax.default_device(self.device):

@@ -68,3 +68,18 @@ def jax_gpu(jax: Any) -> tuple[Any | None, str | None]:
     if not devices:
         return None, f"no GPU for jax: jax.devices('gpu') is empty (jax {jax.__version__})"
     return devices[0], None
+
+
+class DeviceRequired:
+    """Mixin for an adapter that runs on a device: `no_device` (set by its `_import`) is the reason every case
+    is skipped without one; a missing framework is said first, and the dtype probe runs on the device."""
+
+    missing: str | None
+    no_device: str | None = None
+
+    def skip_reason(self, variant: dict, dtype: str) -> str | None:
+        if self.missing:
+            return self.missing
+        if self.no_device:
+            return self.no_device
+        return super().skip_reason(variant, dtype)  # type: ignore[misc]

@@ -44,6 +44,7 @@ from typing import Mapping
 import numpy as np
 
 from .base import FrameworkAdapter
+from .gpu import DeviceRequired
 
 INSTALL = "pip install torch==2.13.0 (a CPU build; an unpinned torch pulls a multi-GB CUDA build)"
 
@@ -230,7 +231,7 @@ class TorchLSTMCellAdapter(TorchLSTMAdapter):
         return y, h.numpy().copy(), c.numpy().copy()
 
 
-class TorchCudaLSTMAdapter(TorchLSTMAdapter):
+class TorchCudaLSTMAdapter(DeviceRequired, TorchLSTMAdapter):
     """torch.nn.LSTM on a CUDA device (cuDNN's LSTM where torch has cuDNN), TF32 disallowed: the `torch`
     adapter's features (bidirectional, num_layers, lengths, proj_size), with the module and the inputs on the
     device and the outputs copied back. torch.backends.cuda.matmul.allow_tf32 and torch.backends.cudnn.allow_tf32
@@ -249,13 +250,6 @@ class TorchCudaLSTMAdapter(TorchLSTMAdapter):
         tf32 = f"TF32 {'allowed' if self.allow_tf32 else 'disallowed'}"
         where = f"no CUDA device, {tf32}" if self.no_device else f"{cuda_description(torch)}, {tf32}"
         self.name = f"torch.nn.LSTM on CUDA (torch {torch.__version__}; {where})"
-
-    def skip_reason(self, variant: dict, dtype: str) -> str | None:
-        if self.missing:
-            return self.missing
-        if self.no_device:
-            return self.no_device
-        return super().skip_reason(variant, dtype)  # the dtype probe, run on the device
 
     def run(self, x, h0, c0, params):
         from .gpu import tf32
