@@ -24,12 +24,12 @@ and tested.  Method:
   (0 = skipped), and is verified on the first few steps only; the table says so.
 * torch runs with ``torch.no_grad()`` and ``torch.set_num_threads`` equal to
   the BLAS thread count NumPy uses (the header prints both).
-* The ``gemms`` row is not an LSTM: it times the matrix products of
-  lstm_impl's design alone (one input-projection GEMM, then T step GEMMs), a
-  floor for any NumPy LSTM built that way.  The target lines use it to say how
-  much of a missed target the GEMMs already take.  (lstm_impl computes the
-  same projection in chunks of at most 64 steps, to keep its working memory
-  independent of T; up to 64 steps it makes exactly the row's calls.)
+* The ``gemms`` row is not an LSTM: it times the matrix products of the
+  unfused design alone (one input-projection GEMM, then T step GEMMs), issue
+  11's yardstick: the physical floor for a NumPy LSTM on the machine,
+  whatever design lstm_impl uses.  (lstm_impl fuses the projection into T
+  step GEMMs of (4H, H + I + 1): the same multiply-adds.)  The target lines
+  use it to say how much of a missed target the GEMMs already take.
 * ``OMP_WAIT_POLICY=PASSIVE`` is set (unless already set) when this module is
   imported, before torch is: torch's OpenMP workers then sleep instead of
   spinning after a call, and do not steal cores from the next implementation.
@@ -79,10 +79,14 @@ DEFAULT_SIZES: tuple[tuple[int, int, int, int], ...] = (
 DEFAULT_DTYPES: tuple[str, ...] = ("float32", "float64")
 #: Max abs difference from lstm_impl that still counts as agreeing.
 AGREE_ATOL: dict[str, float] = {"float16": 5e-2, "float32": 1e-4, "float64": 1e-10}
-#: Targets: (implementation, sizes, the least acceptable ratio impl / lstm_impl).
-TARGETS: tuple[tuple[str, tuple[tuple[int, int, int, int], ...], float], ...] = (
-    ("per-step", ((100, 32, 64, 128),), 10.0),
-    ("torch", ((100, 32, 64, 128), (200, 64, 256, 256)), 1.0 / 1.5),
+#: Issue 11's targets: (peer, sizes, dtypes, the least acceptable ratio peer / lstm_impl): lstm_impl within
+#: 1.4x the GEMMs of the unfused design, at most 0.9x torch's time in float64, no slower than torch at B = 1.
+#: (Issue 2's 10x-the-per-step-style target is retired: that peer is Python-bound and varies 1.5x from run
+#: to run; it stays in the table for reference.)
+TARGETS: tuple[tuple[str, tuple[tuple[int, int, int, int], ...], tuple[str, ...], float], ...] = (
+    ("gemms", ((100, 32, 64, 128), (200, 64, 256, 256)), ("float32", "float64"), 1.0 / 1.4),
+    ("torch", ((100, 32, 64, 128), (200, 64, 256, 256)), ("float64",), 1.0 / 0.9),
+    ("torch", ((64, 1, 32, 64),), ("float32", "float64"), 1.0),
 )
 ENV_VARS: tuple[str, ...] = (
     "OMP_WAIT_POLICY",
@@ -146,10 +150,10 @@ class PerStepLSTM:
 
 
 def gemm_floor_runner(params: dict[str, np.ndarray], compute_dtype: np.dtype) -> Runner:
-    """The GEMMs of lstm_impl's design alone, no gate math, in lstm_impl's compute dtype.
+    """The GEMMs of the unfused LSTM design alone, no gate math, in lstm_impl's compute dtype.
 
     One input projection W_aug (4H, I + 1) @ [X | 1]^T (I + 1, T*B), then T step
-    GEMMs U_all (4H, H) @ h^T (H, B), the orientation lstm_impl uses; every step
+    GEMMs U_all (4H, H) @ h^T (H, B), lstm_impl's feature-major orientation; every step
     reads h0, so no elementwise work is timed.  ``compute_dtype`` is
     ``LSTM.compute_dtype`` (float16 is computed in float32: NumPy has no float16
     BLAS).  Returns the last step's products.
@@ -363,7 +367,7 @@ def bench_case(
     if "gemms" in cfg.impls:
         runners["gemms"] = gemm_floor_runner(params, model.compute_dtype)
         reps["gemms"] = cfg.repeats
-        notes["gemms"] = "not an LSTM: lstm_impl's GEMMs alone"
+        notes["gemms"] = "not an LSTM: the unfused design's GEMMs alone"
 
     # Verify (this also warms every implementation up).
     y_ref = model.forward_sequence(X, h0, c0)
@@ -443,20 +447,21 @@ def target_lines(rows: Sequence[Row]) -> tuple[list[str], bool]:
 
     Under a missed target, a second line says how much of lstm_impl's time
     budget the GEMMs alone (the ``gemms`` row) already take, when it was run.
+    At B = 1 a line gives lstm_impl's time per step besides the GEMMs.
     """
     lines, all_met = [], True
     medians = {(r.impl, r.size, r.dtype): r.median_ms for r in rows if r.median_ms is not None}
-    for impl, sizes, least in TARGETS:
+    for impl, sizes, dtypes, least in TARGETS:
         for r in rows:
-            if r.impl != impl or r.size not in sizes or r.ratio is None:
+            if r.impl != impl or r.size not in sizes or r.dtype not in dtypes or r.ratio is None:
                 continue
             met = r.ratio >= least
             all_met &= met
-            want = f"lstm_impl >= {least:.0f}x faster" if least >= 1 else (
-                f"lstm_impl <= {1 / least:.1f}x {impl}'s time")
+            want = f"lstm_impl >= {least:.0f}x faster" if least > 1 + 1e-9 and least == round(least) else (
+                f"lstm_impl <= {1 / least:.2g}x {impl}'s time")
             lines.append(
                 f"{'met    ' if met else 'NOT met'}  {impl:<8} {str(r.size):<20} {r.dtype}: "
-                f"want {want}; ratio {impl}/lstm_impl = {r.ratio:.2f}"
+                f"want {want}; ratio {impl}/lstm_impl = {r.ratio:.2f} (lstm_impl/{impl} = {1 / r.ratio:.2f})"
             )
             gemms = medians.get(("gemms", r.size, r.dtype))
             mine = medians.get(("lstm_impl", r.size, r.dtype))
@@ -471,6 +476,11 @@ def target_lines(rows: Sequence[Row]) -> tuple[list[str], bool]:
                     f"         the GEMMs alone take {gemms:.2f} ms, more than the {allowed:.2f} ms "
                     f"the target allows; {rest}"
                 )
+    for (impl, size, dtype), mine in medians.items():
+        gemms = medians.get(("gemms", size, dtype))
+        if impl == "lstm_impl" and size[1] == 1 and gemms is not None:
+            lines.append(f"info     B = 1    {str(size):<20} {dtype}: lstm_impl takes "
+                         f"{(mine - gemms) / size[0] * 1e3:.1f} us per step besides the GEMMs")
     return lines, all_met
 
 

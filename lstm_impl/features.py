@@ -34,14 +34,17 @@ peephole reads the new, clipped c) -> h = o * cell_output(a_h), a_h clipped
 under "activation_inputs" -> projection, its bias and its clip.
 
 The base LSTM keeps the fused kernel (kernel.py) untouched.  A model with any
-of these features runs this plainer per-step kernel instead: unscaled fused
-weights (i, f, o, g), and the features applied
+of these features runs this plainer per-step kernel instead, on the same fused
+step GEMM and step operands (kernel.StepInputs), with the features applied
 where they act; o is computed after the new cell, which its peephole reads.
-The sigmoid takes the fused kernel's form for the dtype (activations.gate_form:
-``0.5 + 0.5 tanh(z / 2)`` in float32, the stable exp form in float64), on the
-unscaled pre-activations.  Per step the kernel allocates nothing unless the
-variant names ``activations`` (those functions return new arrays): one GEMM
-into a reused (4H, B) buffer, then in-place passes over whole gate blocks.
+The sigmoid rows are negated as in the fused kernel (SIGMOID_SCALE), and with
+them the peepholes of i, f, o and, under layer norm, their biases: the
+normalisation and the clips are odd functions, so every step computes exactly
+the negation of the unscaled one until ``1 / (1 + exp(-z))``.  A variant with
+its own ``activations`` needs z itself and runs unscaled.  Per step the kernel
+allocates nothing unless the variant names ``activations`` (those functions
+return new arrays): one GEMM into a reused (4H, B) buffer, then in-place
+passes over whole gate blocks.
 """
 from __future__ import annotations
 
@@ -50,7 +53,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .activations import activation, exp_clip_bound, gate_form
+from .activations import activation
+from .kernel import StepInputs
 
 #: The cell features of a variant, with the values lstm_impl accepts.
 CELL_KEYS = ("activations", "peephole", "coupling", "layer_norm", "clip", "proj_size", "proj_bias", "proj_clip")
@@ -90,17 +94,20 @@ def has_cell_features(variant: dict) -> bool:
     return any(k in variant for k in CELL_KEYS)
 
 
-def cell_features(variant: dict, params: dict[str, np.ndarray], suffix: str, dtype: np.dtype) -> CellFeatures:
+def cell_features(variant: dict, params: dict[str, np.ndarray], suffix: str, dtype: np.dtype,
+                  sigmoid_scale: float = 1.0) -> CellFeatures:
     """One cell's features from the canonical variant and parameter dict (names with `suffix`).
 
     Under ``layer_norm`` the biases are returned here (``bias``), to be added after the normalisation:
-    the caller packs the cell's weights with zero biases.
+    the caller packs the cell's weights with zero biases.  ``sigmoid_scale``: the factor of the i, f, o
+    rows of the cell's fused weights (layout.pack_params), applied here to their peepholes and biases.
     """
-    def vec(name: str, like: str) -> np.ndarray:  # (H,) -> (H, 1); zeros for cifg's absent input gate
+    def vec(name: str, like: str, scale: float = 1.0) -> np.ndarray:  # (H,) -> (H, 1); zeros for cifg's input gate
         v = params[name + suffix] if name + suffix in params else np.zeros_like(params[like + suffix])
-        return np.ascontiguousarray(np.asarray(v, dtype=dtype)[:, None])
+        return np.ascontiguousarray(scale * np.asarray(v, dtype=dtype)[:, None])  # scale: -1 or 1, exact
 
-    peep = (vec("p_i", "p_f"), vec("p_f", "p_f"), vec("p_o", "p_f")) if variant.get("peephole") else None
+    sc = sigmoid_scale
+    peep = (vec("p_i", "p_f", sc), vec("p_f", "p_f", sc), vec("p_o", "p_f", sc)) if variant.get("peephole") else None
     clip = variant.get("clip") or {}
     acts = None
     if "activations" in variant:
@@ -111,7 +118,8 @@ def cell_features(variant: dict, params: dict[str, np.ndarray], suffix: str, dty
     ln = bias = None
     if variant.get("layer_norm"):
         ln = (vec("ln_i", "ln_f"), vec("ln_f", "ln_f"), vec("ln_o", "ln_f"), vec("ln_g", "ln_f"))
-        bias = np.ascontiguousarray(np.concatenate([vec(f"b_{k}", "b_f") for k in "ifog"], axis=0))  # (4H, 1)
+        bias = np.ascontiguousarray(np.concatenate(
+            [vec(f"b_{k}", "b_f", 1.0 if k == "g" else sc) for k in "ifog"], axis=0))  # (4H, 1)
     w_proj = b_proj = None
     if "proj_size" in variant:
         w_proj = np.ascontiguousarray(np.asarray(params["W_proj" + suffix], dtype=dtype))  # (P, H)
@@ -178,47 +186,37 @@ def _layer_norm_(z: np.ndarray, scale: np.ndarray, bias: np.ndarray, d: np.ndarr
     np.add(d, bias, out=z)
 
 
-def _sigmoid_(z: np.ndarray, hi: np.ndarray) -> None:
-    """In place, exp form (activations.sigmoid): 1 / (1 + exp(min(-z, hi))); hi an array like z."""
-    np.negative(z, out=z)
-    np.minimum(z, hi, out=z)
-    np.exp(z, out=z)
-    np.add(z, 1.0, out=z)
-    np.divide(1.0, z, out=z)
-
-
-def _affine_half_(t: np.ndarray) -> None:
-    """In place: t <- 0.5 * t + 0.5 (tanh(z / 2) -> sigmoid(z), activations' tanh form)."""
-    np.multiply(t, 0.5, out=t)
-    np.add(t, 0.5, out=t)
+def _sigmoid_of_negated_(a: np.ndarray) -> None:
+    """In place: a = -z <- sigmoid(z) = 1 / (1 + exp(a)); exp(a) = inf gives 0 (run with overflow ignored)."""
+    np.exp(a, out=a)
+    np.add(a, 1.0, out=a)
+    np.divide(1.0, a, out=a)
 
 
 def run_sequence_features(
-    w_aug: np.ndarray, u_all: np.ndarray, feats: CellFeatures, x3: np.ndarray, h0: np.ndarray, c0: np.ndarray,
+    uw: np.ndarray, feats: CellFeatures, x3: np.ndarray, h0: np.ndarray, c0: np.ndarray,
     y: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The recurrence with cell features, in the dtype of ``w_aug`` (unscaled, gates i, f, o, g).
+    """The recurrence with cell features, in the dtype of ``uw``.
 
-    w_aug (4H, I + 1) (zero bias column under layer norm), u_all (4H, P) (P = H without projection);
-    x3 (T, B, I); h0 (B, P), c0 (B, H).  Returns y (T, B, P), h_n (B, P), c_n (B, H), newly allocated, except
-    ``y`` when given (any strides; written in place and returned, as in kernel.run_sequence).
+    uw (4H, P + I + 1), gates i, f, o, g (layout.py; i, f, o negated unless ``feats.acts``; a zero bias
+    column under layer norm); x3 (T, B, I); h0 (B, P), c0 (B, H).  Returns y (T, B, P), h_n (B, P),
+    c_n (B, H), newly allocated, except ``y`` when given (any strides; written in place and returned, as
+    in kernel.run_sequence).
 
     Per step: one GEMM into a reused (4H, B) gate buffer, then in-place passes on whole blocks (the gates
-    that do not wait for the new cell are normalised, clipped and activated together); the input
-    projection is computed in chunks of steps (kernel.InputProjection), so the working memory is
-    O(B*(H+I)) whatever T.
+    that do not wait for the new cell are normalised, clipped and activated together); h goes straight
+    into the next step's GEMM operand (kernel.StepInputs), so the working memory is O(B*(P+I)) whatever T.
     """
-    from .kernel import InputProjection
-
-    t_len, b, i_sz = x3.shape
-    h_sz, p_sz = u_all.shape[0] // 4, u_all.shape[1]
+    t_len, b = x3.shape[:2]
+    h_sz, p_sz = uw.shape[0] // 4, h0.shape[1]
     h2, h3 = 2 * h_sz, 3 * h_sz
-    cd = w_aug.dtype
+    cd = uw.dtype
     if y is None:
         y = np.empty((t_len, b, p_sz), dtype=cd)  # (T, B, P)
-    c = np.array(c0.T, dtype=cd, order="C")  # (H, B)
     if t_len == 0 or b == 0:
         return y, np.array(h0, dtype=cd), np.array(c0, dtype=cd)
+    c = np.array(c0.T, dtype=cd, order="C")  # (H, B)
     t_clip = cd.type(feats.threshold)
     clip_gates = feats.clip in ("gate_preactivations", "activation_inputs")
     acts = feats.acts
@@ -247,24 +245,23 @@ def run_sequence_features(
         def norm(k0: int, k1: int) -> None:  # layer norm of gates k0 .. k1-1 (in i, f, o, g order)
             g = k1 - k0
             _layer_norm_(g4[k0:k1], ln_s[k0:k1], ln_b[k0:k1], ln_d[:g], ln_sq[:g], ln_m[:g], ln_v[:g], ln_1)
-    # the sigmoid's form as in the fused kernel (activations.gate_form): tanh for float32, exp for float64
-    tanh_form = gate_form(cd) == "tanh"
-    hi = np.full((h3, b), exp_clip_bound(cd), dtype=cd) if acts is None and not tanh_form else None
     if feats.w_proj is not None:
         w_proj, b_proj = feats.w_proj, feats.b_proj
         p_clip = None if feats.proj_clip is None else cd.type(feats.proj_clip)
-        h_buf = np.empty((p_sz, b), dtype=cd)  # (P, B)
+    sig = gates[:h2] if peep is not None else gates[:h3]  # the sigmoid gates activated before the cell
     matmul, add, multiply, clip = np.matmul, np.add, np.multiply, np.clip
-    h_t = np.asarray(h0, dtype=cd).T  # (P, B) view
-    with np.errstate(under="ignore"):
-        proj = InputProjection(w_aug, x3)
-        k_steps = proj.k
+    steps = StepInputs(x3, h0, cd)
+    z, k_steps = steps.z, steps.k
+    # The sigmoid's exp may overflow to inf, which is right (kernel.py); a variant's own activations keep
+    # NumPy's overflow warnings (activations.py).
+    with np.errstate(under="ignore", over="ignore" if acts is None else "warn"):
         for t in range(t_len):
             s = t % k_steps
             if s == 0:
-                xp = proj.chunk(t)  # (4H, n, B): W x (+ b), gates i, f, o, g
-            matmul(u_all, h_t, out=gates)
-            add(gates, xp[:, s], out=gates)  # z (+ b without layer norm)
+                if t:
+                    steps.flush(y, t - k_steps, k_steps)
+                steps.load(t)
+            matmul(uw, z[s], out=gates)  # z (+ b without layer norm); i, f, o negated unless acts
             if peep is not None:  # i, f read the previous cell
                 multiply(p_if, c, out=tmp2)
                 add(g4[:2], tmp2, out=g4[:2])
@@ -279,22 +276,10 @@ def run_sequence_features(
                 clip(blk, -t_clip, t_clip, out=blk)
                 if peep is not None:
                     clip(g_g, -t_clip, t_clip, out=g_g)
-            if acts is None and tanh_form:  # i, f (, o): 0.5 + 0.5 tanh(z / 2), one tanh call with g's
-                if peep is not None:
-                    multiply(gates[:h2], 0.5, out=gates[:h2])
-                    np.tanh(gates[:h2], out=gates[:h2])
-                    np.tanh(g_g, out=g_g)
-                    _affine_half_(gates[:h2])
-                else:
-                    multiply(gates[:h3], 0.5, out=gates[:h3])
-                    np.tanh(gates, out=gates)
-                    _affine_half_(gates[:h3])
-            elif acts is None:
-                sig = gates[:h2] if peep is not None else gates[:h3]
-                _sigmoid_(sig, hi[:sig.shape[0]])
+            if acts is None:
+                _sigmoid_of_negated_(sig)
                 np.tanh(g_g, out=g_g)
             else:
-                sig = gates[:h2] if peep is not None else gates[:h3]
                 sig[...] = acts[0](sig)
                 g_g[...] = acts[1](g_g)
             if feats.coupling == "input_forget":
@@ -313,12 +298,8 @@ def run_sequence_features(
                     norm(2, 3)
                 if clip_gates:
                     clip(o_g, -t_clip, t_clip, out=o_g)
-                if acts is None and tanh_form:
-                    multiply(o_g, 0.5, out=o_g)
-                    np.tanh(o_g, out=o_g)
-                    _affine_half_(o_g)
-                elif acts is None:
-                    _sigmoid_(o_g, hi[:h_sz])
+                if acts is None:
+                    _sigmoid_of_negated_(o_g)
                 else:
                     o_g[...] = acts[0](o_g)
             if feats.clip == "activation_inputs":  # a_h = clip(c)
@@ -331,16 +312,16 @@ def run_sequence_features(
                 act_h = tmp
             else:
                 act_h = acts[2](arg)
+            h_t = steps.h_slot(s)  # (P, B): the next step's operand
             if feats.w_proj is None:
-                h_t = y[t].T  # (H, B) view of y[t] (B, H)
                 multiply(o_g, act_h, out=h_t)  # h = o * cell_output(a_h)
             else:
                 multiply(o_g, act_h, out=i_g)  # (H, B), in i's block
-                matmul(w_proj, i_g, out=h_buf)  # (P, B)
+                matmul(w_proj, i_g, out=h_t)  # (P, B)
                 if b_proj is not None:
-                    add(h_buf, b_proj, out=h_buf)
+                    add(h_t, b_proj, out=h_t)
                 if p_clip is not None:
-                    clip(h_buf, -p_clip, p_clip, out=h_buf)
-                y[t] = h_buf.T  # (B, P)
-                h_t = h_buf
+                    clip(h_t, -p_clip, p_clip, out=h_t)
+        n_last = (t_len - 1) % k_steps + 1
+        steps.flush(y, t_len - n_last, n_last)
     return y, y[t_len - 1].copy(), np.ascontiguousarray(c.T)

@@ -12,21 +12,25 @@ the reverse direction of a bidirectional model adds ``_reverse`` after that
 (``U_f_l1_reverse``); a reverse-only model uses the plain names.  The input of
 layer k >= 1 is the previous layer's output, so its ``W_k`` is (H, D*P).
 
-Fused layout used by the kernel ("feature-major"): the four gates stacked
-along the first axis in the order ``FUSED_ORDER = (i, f, o, g)``::
+Fused layout used by the kernels ("feature-major"): the four gates stacked
+along the first axis in the order ``FUSED_ORDER = (i, f, o, g)``, and the
+recurrent weights, the input weights and the bias side by side, so that one
+GEMM per step computes every pre-activation::
 
-    W_aug (4H, I + 1) = [s W_i, s b_i; s W_f, s b_f; s W_o, s b_o; W_g, b_g]
-    U_all (4H, P)     = [s U_i; s U_f; s U_o; U_g]
+    UW (4H, P + I + 1) = [s U_i, s W_i, s b_i;  s U_f, s W_f, s b_f;
+                          s U_o, s W_o, s b_o;    U_g,   W_g,   b_g]
 
-(the bias is W_aug's last column, met by a column of ones appended to the
-inputs, so the input-projection GEMM adds it for free), and the per-step
-pre-activations ``U_all @ h^T`` come out as a (4H, B) array
+    gates (4H, B) = UW @ [h_{t-1}; x_t; 1]   (the operand (P + I + 1, B), see kernel.StepInputs)
+
 whose three sigmoid gates are the one contiguous block ``[:3H]`` and whose
-candidate ``g`` is ``[3H:]``.  ``s`` is the sigmoid pre-scale chosen by the
-activation kernel (-1 or 1/2, see ``activations.SIGMOID_SCALE``): a power of
-two, so the scaled GEMMs round exactly as the unscaled ones would.
+candidate ``g`` is ``[3H:]``.  ``s`` is the sigmoid pre-scale (-1: the kernels
+take ``exp`` of ``-z``, see ``activations.SIGMOID_SCALE``; 1 where a variant's
+own activations need ``z`` itself): a power of two, so the scaled GEMM rounds
+exactly as the unscaled one would.
 """
 from __future__ import annotations
+
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -75,24 +79,33 @@ def param_names(num_layers: int = 1, bidirectional: bool = False, variant: dict 
     )
 
 
-def pack_params(
-    params: dict[str, np.ndarray], dtype: np.dtype, sigmoid_scale: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """Return ``(W_aug (4H, I + 1), U_all (4H, P))`` in the fused layout, C-contiguous.
+class Cell(NamedTuple):
+    """One (layer, direction) cell as the kernels run it: its fused weights, the width of its h and, for
+    a model with cell features, its :class:`features.CellFeatures`."""
 
-    The i, f, o blocks are multiplied by ``sigmoid_scale`` (-1, 1/2 or 1).
+    uw: np.ndarray  # (4H, P + In + 1), see the module docstring
+    p: int  # the width of h (P; H without projection)
+    features: Any = None  # CellFeatures or None
+
+    @property
+    def h(self) -> int:
+        """H, the width of the cell state."""
+        return self.uw.shape[0] // 4
+
+
+def pack_params(params: dict[str, np.ndarray], dtype: np.dtype, sigmoid_scale: float) -> np.ndarray:
+    """Return ``UW (4H, P + In + 1) = [U | W | b]`` in the fused layout, C-contiguous.
+
+    The i, f, o blocks are multiplied by ``sigmoid_scale`` (-1 or 1).
     """
     scale = {"i": sigmoid_scale, "f": sigmoid_scale, "o": sigmoid_scale, "g": 1.0}
     if "W_i" not in params:  # coupling "cifg": no input gate; its block is never read
         like = {"W": params["W_f"], "U": params["U_f"], "b": params["b_f"]}
         params = {**params, **{f"{r}_i": np.zeros_like(a) for r, a in like.items()}}
-    # Cast first, then scale: halving a float16 value could lose a bit, a float32 one cannot.
-    w_aug = np.concatenate(
-        [scale[k] * np.column_stack([params[f"W_{k}"], params[f"b_{k}"]]).astype(dtype)
+    # Cast first, then scale: scaling by a power of two is exact in the compute dtype.
+    uw = np.concatenate(
+        [scale[k] * np.column_stack([params[f"U_{k}"], params[f"W_{k}"], params[f"b_{k}"]]).astype(dtype)
          for k in FUSED_ORDER],
         axis=0,
-    )  # (4H, I + 1)
-    u_all = np.concatenate(
-        [scale[k] * params[f"U_{k}"].astype(dtype) for k in FUSED_ORDER], axis=0
-    )  # (4H, P)
-    return np.ascontiguousarray(w_aug), np.ascontiguousarray(u_all)
+    )  # (4H, P + In + 1)
+    return np.ascontiguousarray(uw)

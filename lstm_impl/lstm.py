@@ -63,7 +63,7 @@ from typing import Any
 
 import numpy as np
 
-from .activations import SIGMOID_SCALE, gate_form
+from .activations import SIGMOID_SCALE
 from .checks import (
     check_bool,
     check_finite,
@@ -76,7 +76,7 @@ from .checks import (
 from .init import init_stacked_params
 from .features import cell_features, has_cell_features
 from .kernel import run_cell
-from .layout import GATES, PARAM_NAMES, cell_param_names, cell_suffix, pack_params, param_names
+from .layout import GATES, PARAM_NAMES, Cell, cell_param_names, cell_suffix, pack_params, param_names
 from .structure import run_stack
 from .variant import check_variant
 
@@ -252,22 +252,19 @@ class LSTM:
         self._bidirectional = variant.get("direction") == "bidirectional"
         self._reverse = variant.get("direction") == "reverse"
         self._empty_rows_zero = variant.get("empty_rows") == "zeros"
-        # Fused layout (layout.py): gate order (i, f, o, g), sigmoid blocks pre-scaled
-        # for the activation form of the compute dtype (activations.py); one per cell.
-        self._form = gate_form(self._compute_dtype)
-        features = has_cell_features(variant)  # cell features: features.py's kernel, unscaled
-        scale = 1.0 if features else SIGMOID_SCALE[self._form]
+        # Fused layout (layout.py): gate order (i, f, o, g), [U | W | b] side by side, the sigmoid blocks
+        # negated for the kernels' exp form (activations.py), except where a variant's own activations need
+        # z itself (features.py); one Cell per (layer, direction).
+        features = has_cell_features(variant)  # cell features: features.py's kernel
+        scale = 1.0 if "activations" in variant else SIGMOID_SCALE
         self._cells = []
         for suffix in (s for layer_suffixes in _cell_suffixes(variant) for s in layer_suffixes):
             own = {k: canonical[k + suffix] for k in cell_param_names(variant) if k in PARAM_NAMES}
             if variant.get("layer_norm"):  # the biases are added after the normalisation (CellFeatures.bias)
                 own = {k: np.zeros_like(v) if k[0] == "b" else v for k, v in own.items()}
-            cell = pack_params(own, self._compute_dtype, scale)
-            if features:
-                cell = (*cell, cell_features(variant, canonical, suffix, self._compute_dtype))
-            self._cells.append(cell)
+            feats = cell_features(variant, canonical, suffix, self._compute_dtype, scale) if features else None
+            self._cells.append(Cell(pack_params(own, self._compute_dtype, scale), self._h_width, feats))
         self._first_cell = self._cells[0]  # the first cell (the only one of the base LSTM)
-        self._w_aug, self._u_all = self._first_cell[:2]
 
     @property
     def params(self) -> dict[str, np.ndarray]:
@@ -467,7 +464,7 @@ class LSTM:
             y, h_n, c_n = self._run(x3, h_init.reshape(b, p_sz), c_init.reshape(b, h_sz))
         else:
             y, h_n, c_n = run_stack(
-                self._cells, self._form, x3,
+                self._cells, x3,
                 h_init.reshape(n_cells, b, p_sz), c_init.reshape(n_cells, b, h_sz),  # (L*D, B, P), (L*D, B, H)
                 lens, self._num_layers, self._bidirectional, self._reverse,
                 self._empty_rows_zero,
@@ -499,7 +496,7 @@ class LSTM:
         self, x3: np.ndarray, h0: np.ndarray, c0: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The first cell alone: x3 (T, B, I); h0, c0 (B, H), in the compute dtype -> y, h_n, c_n."""
-        return run_cell(self._first_cell, self._form, x3, h0, c0)
+        return run_cell(self._first_cell, x3, h0, c0)
 
 
 def _merge_variant(variant: Any, num_layers: Any, bidirectional: Any) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 direction, bidirectional and stacked models.
 
 Nothing here touches the recurrence itself: every piece calls
-``kernel.run_sequence`` (input-projection GEMMs per chunk of steps, then one GEMM per step) on
+``kernel.run_cell`` (one fused GEMM and a few elementwise passes per step) on
 a suitable slice, view or gather of the inputs.
 
 Lengths (the ``zero_fill`` convention)
@@ -33,14 +33,11 @@ from collections.abc import Sequence
 import numpy as np
 
 from .kernel import run_cell
-
-#: One cell's fused weights: (W_aug (4H, In + 1), U_all (4H, P)), see layout.py, and, for a model with
-#: cell features, its CellFeatures (features.py) as a third item.
-Cell = tuple
+from .layout import Cell
 
 
 def run_with_lengths(
-    cell: Cell, form: str, x3: np.ndarray, h0: np.ndarray, c0: np.ndarray,
+    cell: Cell, x3: np.ndarray, h0: np.ndarray, c0: np.ndarray,
     lengths: np.ndarray | None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Forward direction, row b reading only x3[:len_b, b].
@@ -49,23 +46,23 @@ def run_with_lengths(
     int64 in [0, T] or None (all T).  Returns y (T, B, P) (0 for t >= len_b),
     h_n (B, P), c_n (B, H).
     """
-    w_aug, u_all = cell[0], cell[1]
+    cd = cell.uw.dtype
     t_len, b = x3.shape[:2]
     if lengths is None or b == 0 or int(lengths.min()) == t_len:
-        return run_cell(cell, form, x3, h0, c0)
-    y = np.zeros((t_len, b, u_all.shape[1]), dtype=w_aug.dtype)  # (T, B, P)
-    h = np.array(h0, dtype=w_aug.dtype)  # (B, P), each row's latest state
-    c = np.array(c0, dtype=w_aug.dtype)  # (B, H)
+        return run_cell(cell, x3, h0, c0)
+    y = np.zeros((t_len, b, cell.p), dtype=cd)  # (T, B, P)
+    h = np.array(h0, dtype=cd)  # (B, P), each row's latest state
+    c = np.array(c0, dtype=cd)  # (B, H)
     t0 = 0
     for t1 in np.unique(lengths).tolist():  # ascending distinct lengths
         if t1 == 0:
             continue
         active = np.flatnonzero(lengths >= t1)  # rows with steps t0 .. t1-1 all valid
         if active.size == b:
-            y[t0:t1], h, c = run_cell(cell, form, x3[t0:t1], h, c)
+            y[t0:t1], h, c = run_cell(cell, x3[t0:t1], h, c)
         else:
             y_seg, h_seg, c_seg = run_cell(
-                cell, form, x3[t0:t1, active], h[active], c[active]
+                cell, x3[t0:t1, active], h[active], c[active]
             )  # (t1-t0, A, In) -> (t1-t0, A, P), (A, P), (A, H)
             y[t0:t1, active] = y_seg
             h[active] = h_seg
@@ -87,7 +84,7 @@ def reverse_index(lengths: np.ndarray, t_len: int) -> tuple[np.ndarray, np.ndarr
 
 
 def run_direction(
-    cell: Cell, form: str, x3: np.ndarray, h0: np.ndarray, c0: np.ndarray,
+    cell: Cell, x3: np.ndarray, h0: np.ndarray, c0: np.ndarray,
     lengths: np.ndarray | None, reverse: bool, y_out: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One cell over the sequence, forward or reverse; y (T, B, P) in input time order.
@@ -96,21 +93,21 @@ def run_direction(
     returned), saving a copy (a bidirectional layer passes its halves); with lengths it is not used.
     """
     if lengths is None and y_out is not None and not reverse:
-        return run_cell(cell, form, x3, h0, c0, y_out)
+        return run_cell(cell, x3, h0, c0, y_out)
     if not reverse:
-        return run_with_lengths(cell, form, x3, h0, c0, lengths)
+        return run_with_lengths(cell, x3, h0, c0, lengths)
     if lengths is None:  # the kernel writes y backwards in time: y comes out in input time order, no copy
         if y_out is None:
-            y_out = np.empty((x3.shape[0], x3.shape[1], cell[1].shape[1]), dtype=cell[0].dtype)  # (T, B, P)
-        _, h_n, c_n = run_cell(cell, form, x3[::-1], h0, c0, y_out[::-1])
+            y_out = np.empty((x3.shape[0], x3.shape[1], cell.p), dtype=cell.uw.dtype)  # (T, B, P)
+        _, h_n, c_n = run_cell(cell, x3[::-1], h0, c0, y_out[::-1])
         return y_out, h_n, c_n
     idx = reverse_index(lengths, x3.shape[0])
-    y, h_n, c_n = run_with_lengths(cell, form, x3[idx], h0, c0, lengths)  # x3[idx]: (T, B, In)
+    y, h_n, c_n = run_with_lengths(cell, x3[idx], h0, c0, lengths)  # x3[idx]: (T, B, In)
     return y[idx], h_n, c_n  # (T, B, P): 0 past each length, as y was
 
 
 def run_stack(
-    cells: Sequence[Cell], form: str, x3: np.ndarray, h0: np.ndarray, c0: np.ndarray,
+    cells: Sequence[Cell], x3: np.ndarray, h0: np.ndarray, c0: np.ndarray,
     lengths: np.ndarray | None, num_layers: int, bidirectional: bool, reverse: bool,
     empty_rows_zero: bool,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -121,8 +118,8 @@ def run_stack(
     """
     d = 2 if bidirectional else 1
     t_len, b = x3.shape[:2]
-    h_sz, p_sz = cells[0][1].shape[0] // 4, cells[0][1].shape[1]  # U_all (4H, P)
-    cd = cells[0][0].dtype
+    h_sz, p_sz = cells[0].h, cells[0].p
+    cd = cells[0].uw.dtype
     h_n = np.empty((num_layers * d, b, p_sz), dtype=cd)  # (L*D, B, P)
     c_n = np.empty((num_layers * d, b, h_sz), dtype=cd)  # (L*D, B, H)
     layer_in = x3  # (T, B, I), then (T, B, D*P)
@@ -130,7 +127,7 @@ def run_stack(
         if d == 1:
             k = layer
             layer_in, h_n[k], c_n[k] = run_direction(
-                cells[k], form, layer_in, h0[k], c0[k], lengths, reverse
+                cells[k], layer_in, h0[k], c0[k], lengths, reverse
             )  # (T, B, P)
             continue
         out = np.empty((t_len, b, 2 * p_sz), dtype=cd)  # (T, B, 2P): [forward | reverse]
@@ -138,7 +135,7 @@ def run_stack(
             k = 2 * layer + direction
             half = out[:, :, direction * p_sz:(direction + 1) * p_sz]  # (T, B, P) view
             y, h_n[k], c_n[k] = run_direction(
-                cells[k], form, layer_in, h0[k], c0[k], lengths, bool(direction), half
+                cells[k], layer_in, h0[k], c0[k], lengths, bool(direction), half
             )
             if y is not half:  # with lengths: a y of its own
                 half[...] = y

@@ -51,8 +51,9 @@ def test_gemm_floor_runs_the_design_s_products(spec, golden_cases):
 
 
 @pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
-def test_gemm_floor_makes_the_same_matmul_calls_as_lstm_impl(monkeypatch, dtype):
-    """Same number of np.matmul calls, same operand shapes, same compute dtype."""
+def test_gemm_floor_does_the_same_arithmetic_as_lstm_impl(monkeypatch, dtype):
+    """The floor makes the unfused design's GEMMs (issue 11's yardstick), lstm_impl the fused step GEMMs:
+    the same multiply-adds, in the same compute dtype."""
     params, X, h0, c0 = benchmark.make_case((5, 3, 4, 6), dtype, seed=1)
     model = benchmark.LSTM.from_params(params)
     floor = benchmark.gemm_floor_runner(params, model.compute_dtype)
@@ -69,9 +70,14 @@ def test_gemm_floor_makes_the_same_matmul_calls_as_lstm_impl(monkeypatch, dtype)
     floor(X, h0, c0)
     monkeypatch.undo()
     compute = "float32" if dtype == "float16" else dtype
-    assert impl_calls[0] == ((24, 5), (5, 15), compute)  # W_aug (4H, I+1) @ [X | 1]^T
-    assert impl_calls[1:] == [((24, 6), (6, 3), compute)] * 5  # U_all (4H, H) @ h^T, T times
-    assert calls == impl_calls
+    assert impl_calls == [((24, 11), (11, 3), compute)] * 5  # [U | W | b] (4H, H+I+1) @ [h; x; 1], T times
+    assert calls[0] == ((24, 5), (5, 15), compute)  # W_aug (4H, I+1) @ [X | 1]^T (I+1, T*B)
+    assert calls[1:] == [((24, 6), (6, 3), compute)] * 5  # U_all (4H, H) @ h^T, T times
+
+    def madds(shapes):
+        return sum(a[0] * a[1] * b[1] for a, b, _ in shapes)
+
+    assert madds(calls) == madds(impl_calls) == 5 * 24 * 11 * 3
 
 
 def test_bench_cli_prints_the_gemm_floor_without_verifying_it(capsys):
@@ -91,43 +97,51 @@ def _row(impl, ms, size=(100, 32, 64, 128), dtype="float32"):
 
 
 def test_a_missed_target_says_what_the_gemms_leave():
-    rows = [_row("lstm_impl", 10.0), _row("torch", 5.0), _row("gemms", 6.0)]
+    rows = [_row("lstm_impl", 10.0), _row("torch", 9.0), _row("gemms", 6.0)]
     for r in rows:
         r.ratio = r.median_ms / 10.0
     lines, all_met = benchmark.target_lines(rows)
     assert not all_met
-    assert lines[0].startswith("NOT met  torch") and "ratio torch/lstm_impl = 0.50" in lines[0]
-    # 1.5x torch allows 7.5 ms; the GEMMs take 6.0, leaving 1.5 ms = 15.0 us per step of T = 100
+    assert len(lines) == 2, lines  # float32: no torch target at this size, only the gemms one
+    assert lines[0].split() == ("NOT met gemms (100, 32, 64, 128) float32: want lstm_impl <= 1.4x gemms's time; "
+                                "ratio gemms/lstm_impl = 0.60 (lstm_impl/gemms = 1.67)").split()
+    # 1.4x the GEMMs allows 8.4 ms; the GEMMs take 6.0, leaving 2.4 ms = 24.0 us per step of T = 100
     assert lines[1].split() == (
-        "the GEMMs alone take 6.00 ms of the 7.50 ms the target allows, leaving 1.50 ms "
-        "(15.0 us per step); everything else (gate math, copies) takes 4.00 ms now").split()
+        "the GEMMs alone take 6.00 ms of the 8.40 ms the target allows, leaving 2.40 ms "
+        "(24.0 us per step); everything else (gate math, copies) takes 4.00 ms now").split()
 
 
-def test_per_step_target_budget_and_gemms_over_budget():
-    # per-step 80 ms at 10x allows 8 ms; GEMMs 9 ms leave nothing
-    rows = [_row("lstm_impl", 16.0, dtype="float64"), _row("per-step", 80.0, dtype="float64"),
-            _row("gemms", 9.0, dtype="float64")]
+def test_float64_torch_target_and_gemms_over_budget():
+    # torch 12 ms at 0.9x allows 10.8 ms; GEMMs 13 ms leave nothing
+    rows = [_row("lstm_impl", 16.0, dtype="float64"), _row("torch", 12.0, dtype="float64"),
+            _row("gemms", 13.0, dtype="float64"), _row("per-step", 80.0, dtype="float64")]
     for r in rows:
         r.ratio = r.median_ms / 16.0
     lines, all_met = benchmark.target_lines(rows)
-    assert not all_met and lines[0].startswith("NOT met  per-step") and "= 5.00" in lines[0]
-    assert lines[1].split() == (
-        "the GEMMs alone take 9.00 ms, more than the 8.00 ms the target allows; "
-        "everything else (gate math, copies) takes 7.00 ms now").split()
-    rows[1].times, rows[1].ratio = [0.2], 200.0 / 16.0  # per-step 200 ms: 20 ms allowed
+    assert not all_met and lines[0].startswith("met      gemms") and lines[1].startswith("NOT met  torch")
+    assert "want lstm_impl <= 0.9x torch's time; ratio torch/lstm_impl = 0.75" in lines[1]
+    assert lines[2].split() == (
+        "the GEMMs alone take 13.00 ms, more than the 10.80 ms the target allows; "
+        "everything else (gate math, copies) takes 3.00 ms now").split()
+    assert len(lines) == 3  # the retired per-step target is not evaluated
+    rows[1].times, rows[1].ratio = [0.02], 20.0 / 16.0  # torch 20 ms: 18 ms allowed
     lines, all_met = benchmark.target_lines(rows)
-    assert all_met and lines == [lines[0]] and lines[0].startswith("met      per-step")
-    rows[1].times, rows[1].ratio = [0.12], 120.0 / 16.0  # 12 ms allowed: 3 ms left = 30 us x 100 steps
-    lines, _ = benchmark.target_lines(rows)
-    assert "leaving 3.00 ms (30.0 us per step)" in lines[1]
+    assert all_met and len(lines) == 2 and lines[1].startswith("met      torch")
 
 
-def test_a_met_target_has_no_budget_line():
-    rows = [_row("lstm_impl", 10.0), _row("torch", 20.0), _row("gemms", 6.0)]
+def test_b1_rows_report_the_time_per_step_besides_the_gemms():
+    size = (64, 1, 32, 64)
+    rows = [_row("lstm_impl", 0.40, size), _row("torch", 0.50, size), _row("gemms", 0.24, size)]
     for r in rows:
-        r.ratio = r.median_ms / 10.0
+        r.ratio = r.median_ms / 0.40
     lines, all_met = benchmark.target_lines(rows)
-    assert all_met and len(lines) == 1 and lines[0].startswith("met      torch")
+    assert all_met and lines[0].startswith("met      torch") and "want lstm_impl <= 1x torch's time" in lines[0]
+    # (0.40 - 0.24) ms over 64 steps = 2.5 us per step
+    assert lines[1].split() == "info B = 1 (64, 1, 32, 64) float32: lstm_impl takes 2.5 us per step besides " \
+                               "the GEMMs".split()
+    rows[1].times, rows[1].ratio = [0.3e-3], 0.3 / 0.40
+    lines, all_met = benchmark.target_lines(rows)
+    assert not all_met and lines[0].startswith("NOT met  torch")
 
 
 # --------------------------------------------------------------------------- issue 11: features and memory

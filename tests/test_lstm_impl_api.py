@@ -22,14 +22,7 @@ from hypothesis import strategies as st
 
 import lstm_impl
 from lstm_impl import LSTM, PARAM_NAMES
-from lstm_impl.activations import (
-    SIGMOID_SCALE,
-    activate_gates_exp_,
-    activate_gates_tanh_,
-    exp_clip_bound,
-    gate_form,
-    sigmoid,
-)
+from lstm_impl.activations import sigmoid
 from tests.conftest import assert_error
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -259,7 +252,7 @@ def test_dtype_is_preserved(rng, dtype):
     assert np.all(np.isfinite(y))
     # white box: no silent upcast inside (float16 is documented to compute in float32)
     compute = np.float32 if dtype == np.float16 else dtype
-    assert model._w_aug.dtype == compute and model._u_all.dtype == compute
+    assert all(cell.uw.dtype == compute for cell in model._cells)
     assert model.compute_dtype == compute  # the public name for it
 
 
@@ -506,27 +499,38 @@ def test_sigmoid_float64_accuracy():
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_gate_activation_kernel_accuracy(dtype):
-    """The in-place kernel used by the LSTM, for both of its forms."""
-    H, B = 8, 5
-    rng = np.random.default_rng(7)
-    z = rng.uniform(-30, 30, (4 * H, B))
-    z[0, 0], z[1, 0], z[2, 0], z[3 * H, 0] = 1e30, -1e30, -800.0, -1e30
-    form = gate_form(dtype)
-    assert form == ("exp" if dtype == np.float64 else "tanh")
-    pre = z.copy()
-    pre[: 3 * H] *= SIGMOID_SCALE[form]  # as the prescaled weights would produce them
-    pre = pre.astype(dtype)
-    with np.errstate(over="raise", invalid="raise", under="ignore"):
-        if form == "exp":
-            activate_gates_exp_(pre, 3 * H, np.full((3 * H, B), exp_clip_bound(np.dtype(dtype)), dtype))
-        else:
-            activate_gates_tanh_(pre, 3 * H)
-    exact_sig = np.vectorize(_exact_sigmoid)(z[: 3 * H].astype(dtype).astype(np.float64))
-    exact_tanh = np.tanh(z[3 * H:].astype(dtype).astype(np.float64))
+@pytest.mark.parametrize("gate", ["i", "f", "o"])
+def test_gate_activation_kernel_accuracy(dtype, gate):
+    """The kernel's sigmoid (it divides by 1 + exp(-z) where it would multiply by the gate), read off one
+    step with W = U = 0 so that c_1 or h_1 is the gate itself: i (c0 = 0, g = 1), f (c0 = 1, i = 0),
+    o (c0 = 50, f = 1, i = 0: tanh(c_1) = 1 exactly).  Absolute error about one ulp of 1, relative
+    accuracy down to tiny results, no warning, at pre-activations from -1e30 to 1e30."""
+    z = np.concatenate([np.linspace(-30, 30, 61), [-1e30, -800.0, -700.0, -100.0, -80.0, -1e-8, 0.0, 1e-8,
+                                                   80.0, 800.0, 1e30]]).astype(dtype)
+    H = z.size
+    big = dtype(1e30)
+    params = {k: np.zeros((H, 1) if k[0] == "W" else (H, H) if k[0] == "U" else H, dtype=dtype)
+              for k in PARAM_NAMES}
+    params[f"b_{gate}"] = z
+    c0 = {"i": 0.0, "f": 1.0, "o": 50.0}[gate]
+    params["b_g"] = np.full(H, big if gate == "i" else 0, dtype=dtype)
+    if gate != "i":
+        params["b_i"] = np.full(H, -big, dtype=dtype)
+    if gate == "o":
+        params["b_f"] = np.full(H, big, dtype=dtype)
+    model = LSTM.from_params(params)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with np.errstate(all="raise"):
+            h, c = model.forward(np.zeros((1, 1), dtype=dtype), np.zeros((1, H), dtype=dtype),
+                                 np.full((1, H), c0, dtype=dtype))
+    got = (h if gate == "o" else c)[0].astype(np.float64)
+    exact = np.vectorize(_exact_sigmoid)(z.astype(np.float64))
     tol = 2.3e-16 if dtype == np.float64 else 1.2e-7
-    np.testing.assert_allclose(pre[: 3 * H], exact_sig, rtol=0, atol=tol)
-    np.testing.assert_allclose(pre[3 * H:], exact_tanh, rtol=0, atol=tol)
+    np.testing.assert_allclose(got, exact, rtol=0, atol=tol)
+    normal = exact > float(np.finfo(dtype).tiny) * 4
+    rel = np.abs(got - exact)[normal] / exact[normal]
+    assert rel.max() <= 8 * float(np.finfo(dtype).eps), rel.max()  # relative accuracy down to tiny values
 
 
 # --------------------------------------------------------------------------- invariants
@@ -1022,8 +1026,9 @@ def test_cell_features_keep_the_dtype(rng, dtype):
     assert y.shape == (6, 2, 6) and h_n.shape == (4, 2, 3) and c_n.shape == (4, 2, 5)
     compute = np.float32 if dtype == np.float16 else dtype
     cells = model._cells
-    assert all(c[0].dtype == compute and c[1].dtype == compute and c[2].w_proj.dtype == compute for c in cells)
-    assert all(a.dtype == compute for c in cells for a in (*c[2].layer_norm, c[2].bias, c[2].b_proj))
+    assert all(c.uw.dtype == compute and c.features.w_proj.dtype == compute for c in cells)
+    assert all(a.dtype == compute for c in cells for a in (*c.features.layer_norm, c.features.bias,
+                                                            c.features.b_proj))
     if dtype != np.float64:  # close to float64 on the same rounded values
         y64 = LSTM.from_params({k: v.astype(np.float64) for k, v in model.params.items()}, variant=variant) \
             .forward_sequence(X.astype(np.float64), lengths=[6, 3])

@@ -33,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="dtype to run (repeatable); default: float32 and float64")
     p.add_argument("--impl", choices=("per-step", "torch", "gemms"), action="append",
                    help="implementations to compare with lstm_impl (repeatable); default: all three. "
-                   "gemms is not an LSTM: lstm_impl's matrix products alone, a floor for its design")
+                   "gemms is not an LSTM: the unfused design's matrix products alone, the floor issue 11 measures against")
     d = benchmark.Config  # the defaults live there
     p.add_argument("--repeats", type=int, default=d.repeats,
                    help=f"timed runs per implementation (default {d.repeats})")
