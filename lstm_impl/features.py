@@ -37,11 +37,14 @@ The base LSTM keeps the fused kernel (kernel.py) untouched.  A model with any
 of these features runs this plainer per-step kernel instead, on the same fused
 step GEMM and step operands (kernel.StepInputs), with the features applied
 where they act; o is computed after the new cell, which its peephole reads.
-The sigmoid rows are negated as in the fused kernel (SIGMOID_SCALE), and with
-them the peepholes of i, f, o and, under layer norm, their biases: the
+The sigmoid takes the fused kernel's form for the dtype (activations.gate_form).
+In the exp form (float64) the sigmoid rows are negated as in the fused kernel,
+and with them the peepholes of i, f, o and, under layer norm, their biases: the
 normalisation and the clips are odd functions, so every step computes exactly
-the negation of the unscaled one until ``1 / (1 + exp(-z))``.  A variant with
-its own ``activations`` needs z itself and runs unscaled.  Per step the kernel
+the negation of the unscaled one until ``1 / (1 + exp(-z))``.  The tanh form
+(float32) runs unscaled and halves z before its ``tanh`` (layer norm is not
+homogeneous, so halving the weights would change it), and a variant with its
+own ``activations`` needs z itself and runs unscaled.  Per step the kernel
 allocates nothing unless the variant names ``activations`` (those functions
 return new arrays): one GEMM into a reused (4H, B) buffer, then in-place
 passes over whole gate blocks.
@@ -186,6 +189,12 @@ def _layer_norm_(z: np.ndarray, scale: np.ndarray, bias: np.ndarray, d: np.ndarr
     np.add(d, bias, out=z)
 
 
+def _affine_half_(t: np.ndarray) -> None:
+    """In place: t <- 0.5 * t + 0.5 (tanh(z / 2) -> sigmoid(z), activations' tanh form)."""
+    np.multiply(t, 0.5, out=t)
+    np.add(t, 0.5, out=t)
+
+
 def _sigmoid_of_negated_(a: np.ndarray) -> None:
     """In place: a = -z <- sigmoid(z) = 1 / (1 + exp(a)); exp(a) = inf gives 0 (run with overflow ignored)."""
     np.exp(a, out=a)
@@ -194,13 +203,13 @@ def _sigmoid_of_negated_(a: np.ndarray) -> None:
 
 
 def run_sequence_features(
-    uw: np.ndarray, feats: CellFeatures, x3: np.ndarray, h0: np.ndarray, c0: np.ndarray,
+    uw: np.ndarray, form: str, feats: CellFeatures, x3: np.ndarray, h0: np.ndarray, c0: np.ndarray,
     y: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The recurrence with cell features, in the dtype of ``uw``.
 
-    uw (4H, P + I + 1), gates i, f, o, g (layout.py; i, f, o negated unless ``feats.acts``; a zero bias
-    column under layer norm); x3 (T, B, I); h0 (B, P), c0 (B, H).  Returns y (T, B, P), h_n (B, P),
+    uw (4H, P + I + 1), gates i, f, o, g (layout.py; i, f, o negated for ``form`` "exp", unscaled for "tanh"
+    and "own"; a zero bias column under layer norm); x3 (T, B, I); h0 (B, P), c0 (B, H).  Returns y (T, B, P), h_n (B, P),
     c_n (B, H), newly allocated, except ``y`` when given (any strides; written in place and returned, as
     in kernel.run_sequence).
 
@@ -276,9 +285,17 @@ def run_sequence_features(
                 clip(blk, -t_clip, t_clip, out=blk)
                 if peep is not None:
                     clip(g_g, -t_clip, t_clip, out=g_g)
-            if acts is None:
+            if form == "exp":
                 _sigmoid_of_negated_(sig)
                 np.tanh(g_g, out=g_g)
+            elif form == "tanh":  # i, f (, o): 0.5 + 0.5 tanh(z / 2), one tanh call with g's
+                multiply(sig, 0.5, out=sig)
+                if peep is not None:
+                    np.tanh(sig, out=sig)
+                    np.tanh(g_g, out=g_g)
+                else:
+                    np.tanh(gates, out=gates)
+                _affine_half_(sig)
             else:
                 sig[...] = acts[0](sig)
                 g_g[...] = acts[1](g_g)
@@ -298,8 +315,12 @@ def run_sequence_features(
                     norm(2, 3)
                 if clip_gates:
                     clip(o_g, -t_clip, t_clip, out=o_g)
-                if acts is None:
+                if form == "exp":
                     _sigmoid_of_negated_(o_g)
+                elif form == "tanh":
+                    multiply(o_g, 0.5, out=o_g)
+                    np.tanh(o_g, out=o_g)
+                    _affine_half_(o_g)
                 else:
                     o_g[...] = acts[0](o_g)
             if feats.clip == "activation_inputs":  # a_h = clip(c)

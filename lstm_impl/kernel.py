@@ -8,18 +8,17 @@ row-strided slices).  Fusing the input projection into the step GEMM (rather
 than one big projection GEMM and an add per step) saves the add pass and the
 projection buffer; measured 10 to 25 % faster at (100, 32, 64, 128) and B = 1.
 
-Gates (activations.py): the sigmoid rows are pre-scaled by -1, so one ``exp``
-and one ``+ 1`` leave ``d = 1 + exp(-z)`` and the gate is ``1 / d``; the gate
-is never formed: the cell update divides by ``d`` where it would multiply by
-the gate (``f * c = c / d_f``), one pass fewer and one rounding fewer.
-``exp`` overflowing to inf (z below about -709 in float64, -88 in float32)
-gives ``c / inf = 0``, the right gate value (the true one is below 1e-308 or
-1e-38), so the kernel runs with overflow and underflow ignored instead of
-clipping ``-z`` first: no warning at any finite input, NaN still propagates.
+The gates and the cell state share one buffer ``[i; f; o; g; c]`` (5H, B), so
+one call forms both products of the cell update, ``[g; c] *= [i; f]``, and a
+NumPy call costs about 0.7 us whatever its size.  The sigmoid takes the form of
+the dtype (activations.py): in the exp form the i, f, o rows hold ``d = 1 +
+exp(-z)`` and the products are divisions by ``d``; ``exp`` overflowing to inf
+(z below about -709) gives ``x / inf = 0``, the right gate value, so the kernel
+runs with overflow and underflow ignored: no warning at any finite input, NaN
+still propagates.
 
 Memory: ``y`` (T, B, P) + O(B*(P+I)) working memory, independent of T: the GEMM
-operands of K = chunk_steps(B) steps (kernel.StepInputs) + the gate buffer
-(4H, B) + the cell state (H, B).
+operands of K = chunk_steps(B) steps (kernel.StepInputs) + the (5H, B) buffer.
 
 This is the one recurrence of the base LSTM: the reverse direction, per-row
 lengths, bidirectional and stacked models (structure.py) call it on slices,
@@ -77,30 +76,31 @@ class StepInputs:
 
 
 def run_sequence(
-    uw: np.ndarray, x3: np.ndarray, h0: np.ndarray, c0: np.ndarray, y: np.ndarray | None = None,
+    uw: np.ndarray, form: str, x3: np.ndarray, h0: np.ndarray, c0: np.ndarray, y: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Run the recurrence in the dtype of ``uw`` (layout.py: sigmoid rows scaled by -1).
+    """Run the recurrence in the dtype of ``uw`` (layout.py; sigmoid rows pre-scaled for ``form``).
 
-    uw (4H, H + I + 1); x3 (T, B, I); h0, c0 (B, H).  Returns y (T, B, H), h_n (B, H), c_n (B, H),
-    newly allocated, except ``y`` when given: a (T, B, H) array of the compute dtype, any strides (e.g.
-    one direction's half of a bidirectional output, time-reversed), written in place and returned.
-    The inputs are not modified.
+    uw (4H, H + I + 1); form "exp" or "tanh" (activations.py); x3 (T, B, I); h0, c0 (B, H).  Returns
+    y (T, B, H), h_n (B, H), c_n (B, H), newly allocated, except ``y`` when given: a (T, B, H) array of the
+    compute dtype, any strides (e.g. one direction's half of a bidirectional output, time-reversed),
+    written in place and returned.  The inputs are not modified.
     """
     t_len, b = x3.shape[:2]
     h4 = uw.shape[0]
-    h_sz, h3 = h4 // 4, 3 * (h4 // 4)
+    h_sz = h4 // 4
     cd = uw.dtype
     if y is None:
         y = np.empty((t_len, b, h_sz), dtype=cd)  # (T, B, H)
     if t_len == 0 or b == 0:
         return y, np.array(h0, dtype=cd), np.array(c0, dtype=cd)
-    c = np.array(c0.T, dtype=cd, order="C")  # (H, B), updated in place
+    buf = np.empty((5 * h_sz, b), dtype=cd)  # (5H, B): [i; f; o; g] of the current step, then c
+    gates, sig, c = buf[:h4], buf[:3 * h_sz], buf[h4:]  # (4H, B), (3H, B), (H, B)
+    c[...] = c0.T
+    i_f, o, g, g_c = buf[:2 * h_sz], buf[2 * h_sz:3 * h_sz], buf[3 * h_sz:h4], buf[3 * h_sz:]
     steps = StepInputs(x3, h0, cd)
     z, k_steps = steps.z, steps.k
-    gates = np.empty((h4, b), dtype=cd)  # (4H, B): [i; f; o; g] of the current step
-    i_d, f_d, o_d, g = (gates[k * h_sz:(k + 1) * h_sz] for k in range(4))  # (H, B) each
-    d = gates[:h3]  # (3H, B): -z, then 1 + exp(-z) of i, f, o
-    matmul, add, divide, exp, tanh = np.matmul, np.add, np.divide, np.exp, np.tanh
+    exp_form = form == "exp"
+    matmul, add, multiply, divide, exp, tanh = np.matmul, np.add, np.multiply, np.divide, np.exp, np.tanh
     with np.errstate(over="ignore", under="ignore"):  # exp(-z) = inf and 0 are right here (docstring)
         for t in range(t_len):
             s = t % k_steps
@@ -108,15 +108,24 @@ def run_sequence(
                 if t:
                     steps.flush(y, t - k_steps, k_steps)
                 steps.load(t)
-            matmul(uw, z[s], out=gates)  # (4H, H + I + 1) @ (H + I + 1, B): [-z_i; -z_f; -z_o; z_g]
-            exp(d, out=d)
-            add(d, 1.0, out=d)  # d = 1 + exp(-z): sigmoid(z) = 1 / d
-            tanh(g, out=g)
-            divide(c, f_d, out=c)  # f * c_prev
-            divide(g, i_d, out=g)  # i * g
-            add(c, g, out=c)  # c_t
-            tanh(c, out=g)  # tanh(c_t), in g's block
-            divide(g, o_d, out=z[s + 1, :h_sz])  # h_t = o * tanh(c_t), the next step's operand
+            matmul(uw, z[s], out=gates)  # (4H, H + I + 1) @ (H + I + 1, B): i, f, o pre-scaled, z_g
+            h_t = z[s + 1, :h_sz]  # (H, B): the next step's operand
+            if exp_form:  # i, f, o hold -z
+                exp(sig, out=sig)
+                add(sig, 1.0, out=sig)  # d = 1 + exp(-z): sigmoid(z) = 1 / d
+                tanh(g, out=g)
+                divide(g_c, i_f, out=g_c)  # [i * g; f * c_prev] = [g / d_i; c / d_f]
+                add(c, g, out=c)  # c_t
+                tanh(c, out=g)  # tanh(c_t), in g's block
+                divide(g, o, out=h_t)  # h_t = o * tanh(c_t)
+            else:  # i, f, o hold z / 2
+                tanh(gates, out=gates)  # all four gates in one call
+                multiply(sig, 0.5, out=sig)
+                add(sig, 0.5, out=sig)  # sigmoid(z) = 0.5 + 0.5 tanh(z / 2)
+                multiply(g_c, i_f, out=g_c)  # [i * g; f * c_prev]
+                add(c, g, out=c)  # c_t
+                tanh(c, out=g)  # tanh(c_t), in g's block
+                multiply(g, o, out=h_t)  # h_t = o * tanh(c_t)
         n_last = (t_len - 1) % k_steps + 1
         steps.flush(y, t_len - n_last, n_last)
     return y, y[t_len - 1].copy(), c.T.copy()
@@ -127,7 +136,7 @@ def run_cell(cell: Cell, x3: np.ndarray, h0: np.ndarray, c0: np.ndarray,
     """One cell over x3: the fused kernel above for a base cell, the cell-feature kernel (features.py) for
     a cell with features.  ``y``: an output array (T, B, P) to write into (any strides), else a new one."""
     if cell.features is None:
-        return run_sequence(cell.uw, x3, h0, c0, y)
+        return run_sequence(cell.uw, cell.form, x3, h0, c0, y)
     from .features import run_sequence_features
 
-    return run_sequence_features(cell.uw, cell.features, x3, h0, c0, y)
+    return run_sequence_features(cell.uw, cell.form, cell.features, x3, h0, c0, y)

@@ -23,10 +23,10 @@ GEMM per step computes every pre-activation::
     gates (4H, B) = UW @ [h_{t-1}; x_t; 1]   (the operand (P + I + 1, B), see kernel.StepInputs)
 
 whose three sigmoid gates are the one contiguous block ``[:3H]`` and whose
-candidate ``g`` is ``[3H:]``.  ``s`` is the sigmoid pre-scale (-1: the kernels
-take ``exp`` of ``-z``, see ``activations.SIGMOID_SCALE``; 1 where a variant's
-own activations need ``z`` itself): a power of two, so the scaled GEMM rounds
-exactly as the unscaled one would.
+candidate ``g`` is ``[3H:]``.  ``s`` is the sigmoid pre-scale of the form
+(``activations.SIGMOID_SCALE``: -1 for the exp form, 1/2 for the tanh form; 1
+where the feature kernel needs ``z`` itself): a power of two, so the scaled GEMM
+rounds exactly as the unscaled one would.
 """
 from __future__ import annotations
 
@@ -80,10 +80,14 @@ def param_names(num_layers: int = 1, bidirectional: bool = False, variant: dict 
 
 
 class Cell(NamedTuple):
-    """One (layer, direction) cell as the kernels run it: its fused weights, the width of its h and, for
-    a model with cell features, its :class:`features.CellFeatures`."""
+    """One (layer, direction) cell as the kernels run it: its fused weights, the sigmoid form they are
+    scaled for, the width of its h and, for a model with cell features, its :class:`features.CellFeatures`."""
 
     uw: np.ndarray  # (4H, P + In + 1), see the module docstring
+    # the sigmoid form, "exp" or "tanh" (activations.gate_form), or "own" (a variant's own activations);
+    # the base kernel takes uw scaled by SIGMOID_SCALE[form], the feature kernel negated for "exp" and
+    # unscaled otherwise (features.py)
+    form: str
     p: int  # the width of h (P; H without projection)
     features: Any = None  # CellFeatures or None
 
@@ -96,13 +100,13 @@ class Cell(NamedTuple):
 def pack_params(params: dict[str, np.ndarray], dtype: np.dtype, sigmoid_scale: float) -> np.ndarray:
     """Return ``UW (4H, P + In + 1) = [U | W | b]`` in the fused layout, C-contiguous.
 
-    The i, f, o blocks are multiplied by ``sigmoid_scale`` (-1 or 1).
+    The i, f, o blocks are multiplied by ``sigmoid_scale`` (-1, 1/2 or 1).
     """
     scale = {"i": sigmoid_scale, "f": sigmoid_scale, "o": sigmoid_scale, "g": 1.0}
     if "W_i" not in params:  # coupling "cifg": no input gate; its block is never read
         like = {"W": params["W_f"], "U": params["U_f"], "b": params["b_f"]}
         params = {**params, **{f"{r}_i": np.zeros_like(a) for r, a in like.items()}}
-    # Cast first, then scale: scaling by a power of two is exact in the compute dtype.
+    # Cast first, then scale: halving a float16 value could lose a bit, a float32 one cannot.
     uw = np.concatenate(
         [scale[k] * np.column_stack([params[f"U_{k}"], params[f"W_{k}"], params[f"b_{k}"]]).astype(dtype)
          for k in FUSED_ORDER],

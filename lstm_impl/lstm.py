@@ -63,7 +63,7 @@ from typing import Any
 
 import numpy as np
 
-from .activations import SIGMOID_SCALE
+from .activations import SIGMOID_SCALE, gate_form
 from .checks import (
     check_bool,
     check_finite,
@@ -253,17 +253,19 @@ class LSTM:
         self._reverse = variant.get("direction") == "reverse"
         self._empty_rows_zero = variant.get("empty_rows") == "zeros"
         # Fused layout (layout.py): gate order (i, f, o, g), [U | W | b] side by side, the sigmoid blocks
-        # negated for the kernels' exp form (activations.py), except where a variant's own activations need
-        # z itself (features.py); one Cell per (layer, direction).
+        # pre-scaled for the sigmoid form of the compute dtype (activations.py); the feature kernel takes
+        # them negated in the exp form, unscaled in the tanh form and under a variant's own activations.
+        # One Cell per (layer, direction).
         features = has_cell_features(variant)  # cell features: features.py's kernel
-        scale = 1.0 if "activations" in variant else SIGMOID_SCALE
+        form = "own" if "activations" in variant else gate_form(self._compute_dtype)
+        scale = SIGMOID_SCALE[form] if not features or form == "exp" else 1.0
         self._cells = []
         for suffix in (s for layer_suffixes in _cell_suffixes(variant) for s in layer_suffixes):
             own = {k: canonical[k + suffix] for k in cell_param_names(variant) if k in PARAM_NAMES}
             if variant.get("layer_norm"):  # the biases are added after the normalisation (CellFeatures.bias)
                 own = {k: np.zeros_like(v) if k[0] == "b" else v for k, v in own.items()}
             feats = cell_features(variant, canonical, suffix, self._compute_dtype, scale) if features else None
-            self._cells.append(Cell(pack_params(own, self._compute_dtype, scale), self._h_width, feats))
+            self._cells.append(Cell(pack_params(own, self._compute_dtype, scale), form, self._h_width, feats))
         self._first_cell = self._cells[0]  # the first cell (the only one of the base LSTM)
 
     @property
