@@ -91,10 +91,19 @@ class CellFeatures:
     w_proj: np.ndarray | None = None  # (P, H)
     b_proj: np.ndarray | None = None  # (P, 1)
     proj_clip: float | None = None
+    centered: bool = False  # layer norm without peepholes: the weights are centred (center_gate_rows)
+    sigmoid_scale: float = 1.0  # the factor of i, f, o's pre-activations (cell_features)
 
 
 def has_cell_features(variant: dict) -> bool:
     return any(k in variant for k in CELL_KEYS)
+
+
+def weights_scale(variant: dict, sigmoid_scale: float) -> float:
+    """The factor of the i, f, o rows of a feature cell's fused weights (layout.pack_params): the sigmoid
+    scale, except under layer norm, whose normalisation is not homogeneous (its epsilon): then 1, and
+    the factor goes into the layer norm's own scales and biases (cell_features)."""
+    return 1.0 if variant.get("layer_norm") else sigmoid_scale
 
 
 def cell_features(variant: dict, params: dict[str, np.ndarray], suffix: str, dtype: np.dtype,
@@ -102,15 +111,21 @@ def cell_features(variant: dict, params: dict[str, np.ndarray], suffix: str, dty
     """One cell's features from the canonical variant and parameter dict (names with `suffix`).
 
     Under ``layer_norm`` the biases are returned here (``bias``), to be added after the normalisation:
-    the caller packs the cell's weights with zero biases.  ``sigmoid_scale``: the factor of the i, f, o
-    rows of the cell's fused weights (layout.pack_params), applied here to their peepholes and biases.
+    the caller packs the cell's weights with zero biases.  ``sigmoid_scale`` s (a power of two, or -1):
+    the factor the i, f, o pre-activations carry into the sigmoid (activations.SIGMOID_SCALE; 1 for a
+    variant's own activations).  It multiplies the weights (:func:`weights_scale`) and peepholes of those
+    gates, or, under layer norm, their layer-norm scales and biases; clip thresholds scale by |s| in the
+    kernel.  Every one of these steps commutes exactly with s, so the kernel computes s times the
+    unscaled pre-activation.
     """
     def vec(name: str, like: str, scale: float = 1.0) -> np.ndarray:  # (H,) -> (H, 1); zeros for cifg's input gate
         v = params[name + suffix] if name + suffix in params else np.zeros_like(params[like + suffix])
-        return np.ascontiguousarray(scale * np.asarray(v, dtype=dtype)[:, None])  # scale: -1 or 1, exact
+        return np.ascontiguousarray(scale * np.asarray(v, dtype=dtype)[:, None])  # exact: cast, then scale
 
     sc = sigmoid_scale
-    peep = (vec("p_i", "p_f", sc), vec("p_f", "p_f", sc), vec("p_o", "p_f", sc)) if variant.get("peephole") else None
+    ln_on = bool(variant.get("layer_norm"))
+    sp = 1.0 if ln_on else sc  # the peepholes' factor: they add to z before the normalisation
+    peep = (vec("p_i", "p_f", sp), vec("p_f", "p_f", sp), vec("p_o", "p_f", sp)) if variant.get("peephole") else None
     clip = variant.get("clip") or {}
     acts = None
     if "activations" in variant:
@@ -119,8 +134,8 @@ def cell_features(variant: dict, params: dict[str, np.ndarray], suffix: str, dty
             spec = spec[1 if suffix.endswith("_reverse") else 0]
         acts = tuple(activation(spec[s]["name"], spec[s]["alpha"], spec[s]["beta"]) for s in ACTIVATION_SLOTS)
     ln = bias = None
-    if variant.get("layer_norm"):
-        ln = (vec("ln_i", "ln_f"), vec("ln_f", "ln_f"), vec("ln_o", "ln_f"), vec("ln_g", "ln_f"))
+    if ln_on:
+        ln = (vec("ln_i", "ln_f", sc), vec("ln_f", "ln_f", sc), vec("ln_o", "ln_f", sc), vec("ln_g", "ln_f"))
         bias = np.ascontiguousarray(np.concatenate(
             [vec(f"b_{k}", "b_f", 1.0 if k == "g" else sc) for k in "ifog"], axis=0))  # (4H, 1)
     w_proj = b_proj = None
@@ -129,7 +144,8 @@ def cell_features(variant: dict, params: dict[str, np.ndarray], suffix: str, dty
         if variant.get("proj_bias"):
             b_proj = np.ascontiguousarray(np.asarray(params["b_proj" + suffix], dtype=dtype)[:, None])  # (P, 1)
     return CellFeatures(peep, variant.get("coupling"), clip.get("convention"), float(clip.get("threshold", 0.0)),
-                        acts, ln, bias, w_proj, b_proj, variant.get("proj_clip"))
+                        acts, ln, bias, w_proj, b_proj, variant.get("proj_clip"),
+                        ln_on and not variant.get("peephole"), sc)
 
 
 def layer_norm(z: np.ndarray, scale: np.ndarray, bias: np.ndarray) -> np.ndarray:
@@ -158,29 +174,48 @@ def layer_norm(z: np.ndarray, scale: np.ndarray, bias: np.ndarray) -> np.ndarray
     return d
 
 
+def center_gate_rows(uw: np.ndarray) -> np.ndarray:
+    """``uw`` (4H, K) with each gate's H rows minus their mean (computed in float64, rounded once).
+
+    The step GEMM with these weights yields ``z - mean(z)`` of each gate over its H units: layer norm's
+    centring, exact in real arithmetic, at no cost per step (a cell with peepholes adds ``p * c`` after
+    the GEMM and is centred per step instead).  The rounding of the centred weights is of the order of
+    the rounding of z itself.
+    """
+    h_sz = uw.shape[0] // 4
+    w = uw.astype(np.float64).reshape(4, h_sz, -1)  # (4, H, K)
+    return np.ascontiguousarray((w - w.mean(axis=1, keepdims=True)).reshape(uw.shape).astype(uw.dtype))
+
+
 def _layer_norm_(z: np.ndarray, scale: np.ndarray, bias: np.ndarray, d: np.ndarray, sq: np.ndarray,
-                 mean: np.ndarray, var: np.ndarray, ones: np.ndarray) -> None:
+                 mean: np.ndarray, var: np.ndarray, ones: np.ndarray, centered: bool = False) -> None:
     """In place, G gates at once: z (G, H, B) <- scale * (z - mean) / sqrt(var + 1e-8) + bias per gate.
 
     scale, bias (G, H, 1) or (G, H, B); d, sq (G, H, B) and mean, var (G, 1, B) are scratch buffers; ones (1, H).  The
     formula of :func:`layer_norm`, with the sums over the H units as GEMMs with a row of ones (several
     times faster than a reduction over the middle axis) and the division as a product with the
-    reciprocal of the standard deviation.  If a mean or a variance is not finite (z so large that a sum
-    or a square overflows), every gate is redone from the untouched z by :func:`layer_norm`, which
-    rescales.
+    reciprocal of the standard deviation.  ``centered``: z is already centred (the weights were,
+    :func:`center_gate_rows`), the mean is not taken, and the caller ignores overflow.  If a mean or a
+    variance is not finite (z so large that a sum or a square overflows), every gate is redone from the
+    untouched z by :func:`layer_norm`, which rescales.
     """
     h_sz = z.shape[1]
-    with np.errstate(over="ignore", invalid="ignore"):
-        np.matmul(ones, z, out=mean)  # (G, 1, B) sums
-        np.divide(mean, h_sz, out=mean)
-        np.subtract(z, mean, out=d)
+    if centered:
+        d = z
         np.multiply(d, d, out=sq)
-        np.matmul(ones, sq, out=var)
-        np.divide(var, h_sz, out=var)
+        np.matmul(ones, sq, out=var)  # (G, 1, B) sums of squares
+    else:
+        with np.errstate(over="ignore", invalid="ignore"):
+            np.matmul(ones, z, out=mean)  # (G, 1, B) sums
+            np.divide(mean, h_sz, out=mean)
+            np.subtract(z, mean, out=d)
+            np.multiply(d, d, out=sq)
+            np.matmul(ones, sq, out=var)
     if not np.isfinite(var).all():
         for k in range(z.shape[0]):
             z[k] = layer_norm(z[k], scale[k][:, :1], bias[k][:, :1])
         return
+    np.divide(var, h_sz, out=var)
     np.add(var, z.dtype.type(LN_EPSILON), out=var)
     np.sqrt(var, out=var)
     np.divide(1.0, var, out=var)  # 1 / sqrt(var + eps): var + eps >= 1e-8, no overflow
@@ -208,34 +243,39 @@ def run_sequence_features(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The recurrence with cell features, in the dtype of ``uw``.
 
-    uw (4H, P + I + 1), gates i, f, o, g (layout.py; i, f, o negated for ``form`` "exp", unscaled for "tanh"
-    and "own"; a zero bias column under layer norm); x3 (T, B, I); h0 (B, P), c0 (B, H).  Returns y (T, B, P), h_n (B, P),
-    c_n (B, H), newly allocated, except ``y`` when given (any strides; written in place and returned, as
-    in kernel.run_sequence).
+    uw (4H, P + I + 1), gates i, f, o, g (layout.py; i, f, o scaled by features.weights_scale, a zero bias
+    column under layer norm, rows centred when ``feats.centered``); form "exp", "tanh" or "own" (a
+    variant's own activations, ``feats.acts``); x3 (T, B, I); h0 (B, P), c0 (B, H).  Returns y (T, B, P),
+    h_n (B, P), c_n (B, H), newly allocated, except ``y`` when given (any strides; written in place and
+    returned, as in kernel.run_sequence).
 
-    Per step: one GEMM into a reused (4H, B) gate buffer, then in-place passes on whole blocks (the gates
-    that do not wait for the new cell are normalised, clipped and activated together); h goes straight
-    into the next step's GEMM operand (kernel.StepInputs), so the working memory is O(B*(P+I)) whatever T.
+    Per step: one GEMM into a reused gate buffer, then in-place passes on whole blocks (the gates that do
+    not wait for the new cell are normalised, clipped and activated together); the gates and the cell
+    share one buffer [i; f; o; g; c] as in kernel.py; h goes straight into the next step's GEMM operand
+    (kernel.StepInputs), so the working memory is O(B*(P+I)) whatever T.
     """
     t_len, b = x3.shape[:2]
     h_sz, p_sz = uw.shape[0] // 4, h0.shape[1]
-    h2, h3 = 2 * h_sz, 3 * h_sz
+    h2, h3, h4 = 2 * h_sz, 3 * h_sz, 4 * h_sz
     cd = uw.dtype
     if y is None:
         y = np.empty((t_len, b, p_sz), dtype=cd)  # (T, B, P)
     if t_len == 0 or b == 0:
         return y, np.array(h0, dtype=cd), np.array(c0, dtype=cd)
-    c = np.array(c0.T, dtype=cd, order="C")  # (H, B)
-    t_clip = cd.type(feats.threshold)
+    buf = np.empty((5 * h_sz, b), dtype=cd)  # (5H, B): [i; f; o; g] of the current step, then c
+    gates, c = buf[:h4], buf[h4:]  # (4H, B), (H, B)
+    c[...] = c0.T
+    g4 = gates.reshape(4, h_sz, b)
+    i_g, f_g, o_g, g_g = (gates[k * h_sz:(k + 1) * h_sz] for k in range(4))  # (H, B) each
+    i_f, g_c = buf[:h2], buf[h3:]  # (2H, B) each: [i; f] and [g; c]
     clip_gates = feats.clip in ("gate_preactivations", "activation_inputs")
+    t_clip = cd.type(feats.threshold)  # g's threshold; the sigmoid rows carry the factor s (cell_features)
+    t_sig = cd.type(abs(feats.sigmoid_scale) * feats.threshold)
     acts = feats.acts
     peep = feats.peephole
     ln = feats.layer_norm
     # o waits for the new cell only when its peephole reads it; otherwise i, f, o, g go together.
-    early = (0, h2) if peep is not None else (0, 4 * h_sz)  # rows normalised / clipped before the cell
-    gates = np.empty((4 * h_sz, b), dtype=cd)  # (4H, B): i, f, o, g
-    g4 = gates.reshape(4, h_sz, b)
-    i_g, f_g, o_g, g_g = (gates[k * h_sz:(k + 1) * h_sz] for k in range(4))  # (H, B) each
+    sig = gates[:h2] if peep is not None else gates[:h3]  # the sigmoid gates activated before the cell
     tmp = np.empty((h_sz, b), dtype=cd)  # (H, B) scratch
     if peep is not None:
         # broadcast to full size once: products with (H, 1) operands run B-long inner loops (slow)
@@ -251,26 +291,30 @@ def run_sequence_features(
         ln_m, ln_v = np.empty((4, 1, b), dtype=cd), np.empty((4, 1, b), dtype=cd)
         ln_1 = np.ones((1, h_sz), dtype=cd)
 
-        def norm(k0: int, k1: int) -> None:  # layer norm of gates k0 .. k1-1 (in i, f, o, g order)
-            g = k1 - k0
-            _layer_norm_(g4[k0:k1], ln_s[k0:k1], ln_b[k0:k1], ln_d[:g], ln_sq[:g], ln_m[:g], ln_v[:g], ln_1)
+        if feats.centered:  # the weights are centred: all four gates at once, overflow ignored (below)
+            def norm(k0: int, k1: int) -> None:
+                _layer_norm_(g4, ln_s, ln_b, ln_d, ln_sq, ln_m, ln_v, ln_1, centered=True)
+        else:
+            def norm(k0: int, k1: int) -> None:  # layer norm of gates k0 .. k1-1 (in i, f, o, g order)
+                g = k1 - k0
+                _layer_norm_(g4[k0:k1], ln_s[k0:k1], ln_b[k0:k1], ln_d[:g], ln_sq[:g], ln_m[:g], ln_v[:g], ln_1)
     if feats.w_proj is not None:
         w_proj, b_proj = feats.w_proj, feats.b_proj
         p_clip = None if feats.proj_clip is None else cd.type(feats.proj_clip)
-    sig = gates[:h2] if peep is not None else gates[:h3]  # the sigmoid gates activated before the cell
-    matmul, add, multiply, clip = np.matmul, np.add, np.multiply, np.clip
+    matmul, add, multiply, clip, tanh = np.matmul, np.add, np.multiply, np.clip, np.tanh
     steps = StepInputs(x3, h0, cd)
     z, k_steps = steps.z, steps.k
-    # The sigmoid's exp may overflow to inf, which is right (kernel.py); a variant's own activations keep
-    # NumPy's overflow warnings (activations.py).
-    with np.errstate(under="ignore", over="ignore" if acts is None else "warn"):
+    # The sigmoid's exp may overflow to inf, which is right (kernel.py), and so may centred layer norm's
+    # squares (redone by layer_norm); otherwise a variant's own activations keep NumPy's overflow warnings
+    # (activations.py).
+    with np.errstate(under="ignore", over="ignore" if acts is None or feats.centered else "warn"):
         for t in range(t_len):
             s = t % k_steps
             if s == 0:
                 if t:
                     steps.flush(y, t - k_steps, k_steps)
                 steps.load(t)
-            matmul(uw, z[s], out=gates)  # z (+ b without layer norm); i, f, o negated unless acts
+            matmul(uw, z[s], out=gates)  # z (+ b without layer norm), i, f, o scaled
             if peep is not None:  # i, f read the previous cell
                 multiply(p_if, c, out=tmp2)
                 add(g4[:2], tmp2, out=g4[:2])
@@ -281,20 +325,20 @@ def run_sequence_features(
                 else:
                     norm(0, 4)
             if clip_gates:
-                blk = gates[early[0]:early[1]]
-                clip(blk, -t_clip, t_clip, out=blk)
-                if peep is not None:
-                    clip(g_g, -t_clip, t_clip, out=g_g)
-            if form == "exp":
-                _sigmoid_of_negated_(sig)
-                np.tanh(g_g, out=g_g)
-            elif form == "tanh":  # i, f (, o): 0.5 + 0.5 tanh(z / 2), one tanh call with g's
-                multiply(sig, 0.5, out=sig)
-                if peep is not None:
-                    np.tanh(sig, out=sig)
-                    np.tanh(g_g, out=g_g)
+                if t_sig == t_clip and peep is None:
+                    clip(gates, -t_clip, t_clip, out=gates)
                 else:
-                    np.tanh(gates, out=gates)
+                    clip(sig, -t_sig, t_sig, out=sig)
+                    clip(g_g, -t_clip, t_clip, out=g_g)
+            if form == "exp":  # i, f (, o) hold -z
+                _sigmoid_of_negated_(sig)
+                tanh(g_g, out=g_g)
+            elif form == "tanh":  # i, f (, o) hold z / 2: 0.5 + 0.5 tanh(z / 2), one tanh call with g's
+                if peep is not None:
+                    tanh(sig, out=sig)
+                    tanh(g_g, out=g_g)
+                else:
+                    tanh(gates, out=gates)
                 _affine_half_(sig)
             else:
                 sig[...] = acts[0](sig)
@@ -303,9 +347,8 @@ def run_sequence_features(
                 np.subtract(1.0, i_g, out=f_g)
             elif feats.coupling == "cifg":
                 np.subtract(1.0, f_g, out=i_g)
-            multiply(c, f_g, out=c)  # f * c_prev
-            multiply(i_g, g_g, out=i_g)  # i * g (i is not needed after this)
-            add(c, i_g, out=c)  # c_t
+            multiply(g_c, i_f, out=g_c)  # [i * g; f * c_prev]
+            add(c, g_g, out=c)  # c_t
             if feats.clip == "cell_state":
                 clip(c, -t_clip, t_clip, out=c)
             if peep is not None:  # o reads the new, clipped cell
@@ -314,12 +357,11 @@ def run_sequence_features(
                 if ln is not None:
                     norm(2, 3)
                 if clip_gates:
-                    clip(o_g, -t_clip, t_clip, out=o_g)
+                    clip(o_g, -t_sig, t_sig, out=o_g)
                 if form == "exp":
                     _sigmoid_of_negated_(o_g)
                 elif form == "tanh":
-                    multiply(o_g, 0.5, out=o_g)
-                    np.tanh(o_g, out=o_g)
+                    tanh(o_g, out=o_g)
                     _affine_half_(o_g)
                 else:
                     o_g[...] = acts[0](o_g)
@@ -329,11 +371,11 @@ def run_sequence_features(
             else:
                 arg = c
             if acts is None:
-                np.tanh(arg, out=tmp)
+                tanh(arg, out=tmp)
                 act_h = tmp
             else:
                 act_h = acts[2](arg)
-            h_t = steps.h_slot(s)  # (P, B): the next step's operand
+            h_t = z[s + 1, :p_sz]  # (P, B): the next step's operand (StepInputs.h_slot)
             if feats.w_proj is None:
                 multiply(o_g, act_h, out=h_t)  # h = o * cell_output(a_h)
             else:

@@ -74,7 +74,7 @@ from .checks import (
     check_real_scalar,
 )
 from .init import init_stacked_params
-from .features import cell_features, has_cell_features
+from .features import cell_features, center_gate_rows, has_cell_features, weights_scale
 from .kernel import run_cell
 from .layout import GATES, PARAM_NAMES, Cell, cell_param_names, cell_suffix, pack_params, param_names
 from .structure import run_stack
@@ -253,19 +253,22 @@ class LSTM:
         self._reverse = variant.get("direction") == "reverse"
         self._empty_rows_zero = variant.get("empty_rows") == "zeros"
         # Fused layout (layout.py): gate order (i, f, o, g), [U | W | b] side by side, the sigmoid blocks
-        # pre-scaled for the sigmoid form of the compute dtype (activations.py); the feature kernel takes
-        # them negated in the exp form, unscaled in the tanh form and under a variant's own activations.
-        # One Cell per (layer, direction).
+        # pre-scaled for the sigmoid form of the compute dtype (activations.py; a feature cell may carry
+        # the factor in its layer norm instead, features.cell_features).  One Cell per (layer, direction).
         features = has_cell_features(variant)  # cell features: features.py's kernel
         form = "own" if "activations" in variant else gate_form(self._compute_dtype)
-        scale = SIGMOID_SCALE[form] if not features or form == "exp" else 1.0
+        s_sig = 1.0 if form == "own" else SIGMOID_SCALE[form]
+        scale = weights_scale(variant, s_sig) if features else s_sig
         self._cells = []
         for suffix in (s for layer_suffixes in _cell_suffixes(variant) for s in layer_suffixes):
             own = {k: canonical[k + suffix] for k in cell_param_names(variant) if k in PARAM_NAMES}
             if variant.get("layer_norm"):  # the biases are added after the normalisation (CellFeatures.bias)
                 own = {k: np.zeros_like(v) if k[0] == "b" else v for k, v in own.items()}
-            feats = cell_features(variant, canonical, suffix, self._compute_dtype, scale) if features else None
-            self._cells.append(Cell(pack_params(own, self._compute_dtype, scale), form, self._h_width, feats))
+            feats = cell_features(variant, canonical, suffix, self._compute_dtype, s_sig) if features else None
+            uw = pack_params(own, self._compute_dtype, scale)
+            if feats is not None and feats.centered:  # layer norm's centring, in the weights
+                uw = center_gate_rows(uw)
+            self._cells.append(Cell(uw, form, self._h_width, feats))
         self._first_cell = self._cells[0]  # the first cell (the only one of the base LSTM)
 
     @property
