@@ -992,6 +992,26 @@ HUGE_VARIANTS = [
 ]
 
 
+@pytest.mark.parametrize("variant", [{"layer_norm": True}, {"layer_norm": True, "activations": ELU_SOFTPLUS},
+                                     {"layer_norm": True, "peephole": True}], ids=lambda v: "+".join(v))
+def test_layer_norm_redoes_overflowing_squares_in_float32(variant):
+    """z near 1e25 has squares beyond float32's range; the kernel notices (an overflow in the step) and
+    redoes the variance by rescaling, so float32 agrees with float64 on the same values (layer norm does
+    not see the scale).  Without the redo the normalised gates would be their biases."""
+    rng = np.random.default_rng(3)
+    I, H = 3, 5
+    params = feature_params(rng, variant, I, H, np.float32, scale=0.5)
+    X = (1e25 * rng.standard_normal((4, 2, I))).astype(np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with np.errstate(all="raise"):
+            y32, (h32, c32) = LSTM.from_params(params, variant=variant).forward_sequence(X, return_state=True)
+    y64, (h64, c64) = LSTM.from_params({k: v.astype(np.float64) for k, v in params.items()}, variant=variant) \
+        .forward_sequence(X.astype(np.float64), return_state=True)
+    np.testing.assert_allclose(y32, y64, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(c32, c64, rtol=1e-4, atol=1e-5)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("big", [800.0, 1e30])
 @pytest.mark.parametrize("variant", HUGE_VARIANTS, ids=lambda v: "+".join(v))
