@@ -91,7 +91,8 @@ class CellFeatures:
     w_proj: np.ndarray | None = None  # (P, H)
     b_proj: np.ndarray | None = None  # (P, 1)
     proj_clip: float | None = None
-    centered: bool = False  # layer norm without peepholes: the weights are centred (center_gate_rows)
+    centered: bool = False  # layer norm without peepholes: the weights are centred (layer_norm_weights)
+    ln_var_rows: np.ndarray | None = None  # (4, 1, H): 1 / (H ln^2) when the weights also carry ln's scales
     sigmoid_scale: float = 1.0  # the factor of i, f, o's pre-activations (cell_features)
 
 
@@ -138,6 +139,7 @@ def cell_features(variant: dict, params: dict[str, np.ndarray], suffix: str, dty
         ln = (vec("ln_i", "ln_f", sc), vec("ln_f", "ln_f", sc), vec("ln_o", "ln_f", sc), vec("ln_g", "ln_f"))
         bias = np.ascontiguousarray(np.concatenate(
             [vec(f"b_{k}", "b_f", 1.0 if k == "g" else sc) for k in "ifog"], axis=0))  # (4H, 1)
+    centered = ln_on and not variant.get("peephole")
     w_proj = b_proj = None
     if "proj_size" in variant:
         w_proj = np.ascontiguousarray(np.asarray(params["W_proj" + suffix], dtype=dtype))  # (P, H)
@@ -145,7 +147,7 @@ def cell_features(variant: dict, params: dict[str, np.ndarray], suffix: str, dty
             b_proj = np.ascontiguousarray(np.asarray(params["b_proj" + suffix], dtype=dtype)[:, None])  # (P, 1)
     return CellFeatures(peep, variant.get("coupling"), clip.get("convention"), float(clip.get("threshold", 0.0)),
                         acts, ln, bias, w_proj, b_proj, variant.get("proj_clip"),
-                        ln_on and not variant.get("peephole"), sc)
+                        centered, ln_var_rows(ln, dtype) if centered else None, sc)
 
 
 def layer_norm(z: np.ndarray, scale: np.ndarray, bias: np.ndarray) -> np.ndarray:
@@ -174,22 +176,42 @@ def layer_norm(z: np.ndarray, scale: np.ndarray, bias: np.ndarray) -> np.ndarray
     return d
 
 
-def center_gate_rows(uw: np.ndarray) -> np.ndarray:
-    """``uw`` (4H, K) with each gate's H rows minus their mean (computed in float64, rounded once).
+#: Layer-norm scales the weights may carry (layer_norm_weights): within [2^-16, 2^16] in magnitude, so that
+#: the scaled pre-activations' squares lose nothing to underflow that matters next to epsilon.
+LN_FOLD_RANGE = (2.0 ** -16, 2.0 ** 16)
 
-    The step GEMM with these weights yields ``z - mean(z)`` of each gate over its H units: layer norm's
-    centring, exact in real arithmetic, at no cost per step (a cell with peepholes adds ``p * c`` after
-    the GEMM and is centred per step instead).  The rounding of the centred weights is of the order of
-    the rounding of z itself.
+
+def ln_var_rows(feats_ln: tuple[np.ndarray, ...], dtype: np.dtype) -> np.ndarray | None:
+    """(4, 1, H) rows ``1 / (H ln^2)`` for the gates' layer-norm scales ln (i, f, o, g), or None when a scale
+    lies outside LN_FOLD_RANGE (zero included): then the weights do not carry the scales."""
+    s = np.concatenate([np.asarray(v, dtype=np.float64).reshape(1, 1, -1) for v in feats_ln])  # (4, 1, H)
+    mag = np.abs(s)
+    if not ((mag >= LN_FOLD_RANGE[0]) & (mag <= LN_FOLD_RANGE[1])).all():
+        return None
+    return (1.0 / (s.shape[2] * s * s)).astype(dtype)
+
+
+def layer_norm_weights(uw: np.ndarray, feats: CellFeatures) -> np.ndarray:
+    """``uw`` (4H, K) with each gate's H rows minus their mean, then (with ``feats.ln_var_rows``) times
+    their layer-norm scales; computed in float64, rounded once.
+
+    The step GEMM with these weights yields ``z - mean(z)`` of each gate over its H units (layer norm's
+    centring, exact in real arithmetic), or ``ln * (z - mean(z))``, at no cost per step; the variance is
+    then ``(1 / (H ln^2)) @ (ln * d)^2``, still one GEMM.  A cell with peepholes adds ``p * c`` after the
+    GEMM and is centred per step instead.  The rounding of these weights is of the order of the rounding
+    of z itself.
     """
     h_sz = uw.shape[0] // 4
     w = uw.astype(np.float64).reshape(4, h_sz, -1)  # (4, H, K)
-    return np.ascontiguousarray((w - w.mean(axis=1, keepdims=True)).reshape(uw.shape).astype(uw.dtype))
+    w = w - w.mean(axis=1, keepdims=True)
+    if feats.ln_var_rows is not None:
+        w = w * np.concatenate([np.asarray(v, dtype=np.float64)[None] for v in feats.layer_norm])  # (4, H, 1)
+    return np.ascontiguousarray(w.reshape(uw.shape).astype(uw.dtype))
 
 
 def _layer_norm_(z: np.ndarray, scale: np.ndarray, bias: np.ndarray, d: np.ndarray, sq: np.ndarray,
                  mean: np.ndarray, var: np.ndarray, ones_h: np.ndarray, var_tiled: np.ndarray,
-                 centered: bool = False, overflowed: list[bool] | None = None) -> None:
+                 centered: bool = False, overflowed: list[bool] | None = None, scaled: bool = False) -> None:
     """In place, G gates at once: z (G, H, B) <- scale * (z - mean) / sqrt(var + 1e-8) + bias per gate.
 
     scale, bias (G, H, 1) or (G, H, B); d, sq (G, H, B), mean, var (G, 1, B) and var_tiled (G, m, B) (m
@@ -200,7 +222,9 @@ def _layer_norm_(z: np.ndarray, scale: np.ndarray, bias: np.ndarray, d: np.ndarr
     taken.  If a mean or a variance is not finite (z so large that a sum or a square overflows), every
     gate is redone from the untouched z by :func:`layer_norm`, which rescales.  ``overflowed``: a flag
     the caller's error callback sets on any overflow (np.errstate(over="call")); then the finiteness
-    check (a reduction) runs only when it is set, and resets it.
+    check (a reduction) runs only when it is set, and resets it.  ``scaled``: z is ``scale * (z - mean)``
+    (layer_norm_weights) and ``ones_h`` the rows ``1 / (H scale^2)`` (G, 1, H), so no product with the
+    scale is left.
     """
     if centered:
         d = z
@@ -218,7 +242,8 @@ def _layer_norm_(z: np.ndarray, scale: np.ndarray, bias: np.ndarray, d: np.ndarr
         check = True
     if check and not np.isfinite(var).all():
         for k in range(z.shape[0]):
-            z[k] = layer_norm(z[k], scale[k][:, :1], bias[k][:, :1])
+            sc_k = scale[k][:, :1]  # (H, 1)
+            z[k] = layer_norm(z[k] / sc_k if scaled else z[k], sc_k, bias[k][:, :1])
         return
     np.add(var, z.dtype.type(LN_EPSILON), out=var)
     np.sqrt(var, out=var)
@@ -229,7 +254,8 @@ def _layer_norm_(z: np.ndarray, scale: np.ndarray, bias: np.ndarray, d: np.ndarr
     np.copyto(var_tiled, var)
     d_m = d.reshape(g, -1, m * b)  # (G, H/m, m*B) view
     np.multiply(d_m, var_tiled.reshape(g, 1, m * b), out=d_m)
-    np.multiply(d, scale, out=d)
+    if not scaled:
+        np.multiply(d, scale, out=d)
     np.add(d, bias, out=z)
 
 
@@ -253,7 +279,7 @@ def run_sequence_features(
     """The recurrence with cell features, in the dtype of ``uw``.
 
     uw (4H, P + I + 1), gates i, f, o, g (layout.py; i, f, o scaled by features.weights_scale, a zero bias
-    column under layer norm, rows centred when ``feats.centered``); form "exp", "tanh" or "own" (a
+    column under layer norm, rows centred and scaled when ``feats.centered``, layer_norm_weights); form "exp", "tanh" or "own" (a
     variant's own activations, ``feats.acts``); x3 (T, B, I); h0 (B, P), c0 (B, H).  Returns y (T, B, P),
     h_n (B, P), c_n (B, H), newly allocated, except ``y`` when given (any strides; written in place and
     returned, as in kernel.run_sequence).
@@ -299,6 +325,9 @@ def run_sequence_features(
         ln_d, ln_sq = np.empty((4, h_sz, b), dtype=cd), np.empty((4, h_sz, b), dtype=cd)
         ln_m, ln_v = np.empty((4, 1, b), dtype=cd), np.empty((4, 1, b), dtype=cd)
         ln_1 = np.full((1, h_sz), 1.0 / h_sz, dtype=cd)  # (1, H): means as GEMMs
+        scaled = feats.ln_var_rows is not None  # the weights carry the scales too (layer_norm_weights)
+        if scaled:
+            ln_1 = feats.ln_var_rows  # (4, 1, H): 1 / (H ln^2)
         m = next(m for m in (8, 4, 2, 1) if h_sz % m == 0)
         ln_vt = np.empty((4, m, b), dtype=cd)  # the variances' reciprocal roots, repeated m times
 
@@ -312,7 +341,8 @@ def run_sequence_features(
                 overflowed[0] = True
 
             def norm(k0: int, k1: int) -> None:
-                _layer_norm_(g4, ln_s, ln_b, ln_d, ln_sq, ln_m, ln_v, ln_1, ln_vt, centered=True, overflowed=overflowed)
+                _layer_norm_(g4, ln_s, ln_b, ln_d, ln_sq, ln_m, ln_v, ln_1, ln_vt, centered=True,
+                             overflowed=overflowed, scaled=scaled)
         else:
             def norm(k0: int, k1: int) -> None:  # layer norm of gates k0 .. k1-1 (in i, f, o, g order)
                 g = k1 - k0

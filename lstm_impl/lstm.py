@@ -74,7 +74,7 @@ from .checks import (
     check_real_scalar,
 )
 from .init import init_stacked_params
-from .features import cell_features, center_gate_rows, has_cell_features, weights_scale
+from .features import cell_features, has_cell_features, layer_norm_weights, weights_scale
 from .kernel import run_cell
 from .layout import GATES, PARAM_NAMES, Cell, cell_param_names, cell_suffix, pack_params, param_names
 from .structure import run_stack
@@ -266,8 +266,8 @@ class LSTM:
                 own = {k: np.zeros_like(v) if k[0] == "b" else v for k, v in own.items()}
             feats = cell_features(variant, canonical, suffix, self._compute_dtype, s_sig) if features else None
             uw = pack_params(own, self._compute_dtype, scale)
-            if feats is not None and feats.centered:  # layer norm's centring, in the weights
-                uw = center_gate_rows(uw)
+            if feats is not None and feats.centered:  # layer norm's centring (and scales), in the weights
+                uw = layer_norm_weights(uw, feats)
             self._cells.append(Cell(uw, form, self._h_width, feats))
         self._first_cell = self._cells[0]  # the first cell (the only one of the base LSTM)
 

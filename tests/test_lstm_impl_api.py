@@ -887,6 +887,32 @@ def test_cell_features_match_a_naive_per_row_loop(rng, variant):
     np.testing.assert_allclose(h1, y[0, 0], rtol=1e-12, atol=1e-14)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("scales", ["random", "a zero", "tiny", "huge"])
+def test_layer_norm_paths_for_its_scales_match_the_naive_loop(rng, scales, dtype):
+    """Without peepholes the weights carry layer norm's centring, and its scales when they lie within
+    LN_FOLD_RANGE; a zero, tiny or huge scale keeps the product per step.  Every path agrees with the
+    naive loop (float32 on the same rounded values)."""
+    from lstm_impl.features import LN_FOLD_RANGE
+
+    variant = {"layer_norm": True}
+    T, B, I, H = 6, 3, 4, 5
+    params = feature_params(rng, variant, I, H, dtype)
+    odd = {"random": None, "a zero": 0.0, "tiny": LN_FOLD_RANGE[0] / 4, "huge": LN_FOLD_RANGE[1] * 4}[scales]
+    if odd is not None:
+        params["ln_f"][2] = odd
+    model = LSTM.from_params(params, variant=variant)
+    assert (model._cells[0].features.ln_var_rows is None) == (odd is not None)  # white box: the path taken
+    X = rng.standard_normal((T, B, I)).astype(dtype)
+    h0, c0 = (0.5 * rng.standard_normal((B, H))).astype(dtype), rng.standard_normal((B, H)).astype(dtype)
+    y, (h_n, c_n) = model.forward_sequence(X, h0, c0, return_state=True)
+    with np.errstate(over="ignore"):  # the naive loop's sigmoid of a huge scale's gate
+        y_ref, h_ref, c_ref = naive_feature_lstm(params, variant, X, h0, c0)
+    tol = {np.float64: 1e-11, np.float32: 1e-5}[dtype]
+    np.testing.assert_allclose(y, y_ref, rtol=tol, atol=tol)
+    np.testing.assert_allclose(c_n, c_ref, rtol=tol, atol=tol)
+
+
 def test_projection_structure_shapes_and_agreement(rng):
     """Stacked, bidirectional, batch-first, lengths: h P wide, c H wide; the reverse run of a bidirectional model
     is a reverse-only model on its own parameters."""
