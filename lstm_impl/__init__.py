@@ -37,7 +37,7 @@ With ``proj_size`` P, h is P wide and c stays H wide:
     ((5, 2, 3), (2, 3), (2, 8), (8, 3), (3, 8))
 
 Modules: ``lstm`` (the model and its argument shapes), ``kernel`` (the fused
-recurrence: input-projection GEMMs over chunks of steps, then one GEMM per step),
+recurrence: one GEMM of [U | W | b] and [h; x; 1] per step, then a few elementwise passes),
 ``features`` (the cell features and their plainer per-step kernel),
 ``structure`` (lengths, reverse, bidirectional and stacked runs around the
 kernel), ``variant`` (the variant keys and their checks), ``activations``

@@ -37,14 +37,15 @@ The base LSTM keeps the fused kernel (kernel.py) untouched.  A model with any
 of these features runs this plainer per-step kernel instead, on the same fused
 step GEMM and step operands (kernel.StepInputs), with the features applied
 where they act; o is computed after the new cell, which its peephole reads.
-The sigmoid takes the fused kernel's form for the dtype (activations.gate_form).
-In the exp form (float64) the sigmoid rows are negated as in the fused kernel,
-and with them the peepholes of i, f, o and, under layer norm, their biases: the
-normalisation and the clips are odd functions, so every step computes exactly
-the negation of the unscaled one until ``1 / (1 + exp(-z))``.  The tanh form
-(float32) runs unscaled and halves z before its ``tanh`` (layer norm is not
-homogeneous, so halving the weights would change it), and a variant with its
-own ``activations`` needs z itself and runs unscaled.  Per step the kernel
+The sigmoid takes the fused kernel's form for the dtype (activations.gate_form):
+the i, f, o pre-activations carry its factor s (-1 for the exp form, 1/2 for
+the tanh form, 1 under a variant's own ``activations``, which need z itself).
+s multiplies the weights and peepholes of those gates or, under layer norm
+(whose normalisation is not homogeneous: its epsilon), the layer norm's scales
+and biases instead; clip thresholds scale by |s|.  Each of these steps commutes
+exactly with a power of two or a sign, so every step computes s times the
+unscaled pre-activation.  Layer norm without peepholes takes its centring, and
+its scales, from the weights (layer_norm_weights).  Per step the kernel
 allocates nothing unless the variant names ``activations`` (those functions
 return new arrays): one GEMM into a reused (4H, B) buffer, then in-place
 passes over whole gate blocks.

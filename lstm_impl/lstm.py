@@ -48,10 +48,10 @@ rounded back to float16.
 Memory (``forward_sequence``)
 -----------------------------
 Outputs ``y`` (T, B, H) plus O(B*(H+I)) working memory, independent of T:
-the input projection (bias included) is computed by one GEMM per chunk of at
-most 64 steps into a reused buffer, plus the cell state and one (4H, B) gate
-buffer and the chunk's h (K, H, B); kernel.py has the details (the
-cell-feature kernel chunks its projection the same way).
+each step's GEMM operand ``[h_{t-1}; x_t; 1]`` lives in a reused buffer of at
+most 64 steps (the inputs are copied in, and the h's out to ``y``, once per
+chunk), plus one (5H, B) buffer for the gates and the cell state; kernel.py
+has the details (the cell-feature kernel shares the operand buffer).
 A stacked, reverse or bidirectional model, or one given ``lengths``, holds in
 addition one layer's output (T, B, D*H) and, for the reverse direction with
 lengths, a reversed copy of the layer's input.

@@ -9,7 +9,7 @@ Lengths (the ``zero_fill`` convention)
     Rows are grouped by the distinct lengths l_1 < l_2 < ...: steps
     [l_{j-1}, l_j) run as one kernel call on the rows still active (length >=
     l_j), starting from their states after l_{j-1}.  So a row's padding is
-    never read (not even by the input-projection GEMM), y is 0 past its length,
+    never read (not even by a step GEMM), y is 0 past its length,
     and its final state is the one after its last valid step (h0 / c0 for a row
     of length 0).  Costs one kernel call per distinct length, plus gathers of
     the active rows; all rows full is one plain call.

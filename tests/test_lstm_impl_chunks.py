@@ -1,4 +1,4 @@
-"""The input projection runs in chunks of steps (kernel.InputProjection): results do not depend on the chunking,
+"""The step operands are filled in chunks of steps (kernel.StepInputs): results do not depend on the chunking,
 and the working memory does not grow with T (tracemalloc; a memory test, not a timed one)."""
 from __future__ import annotations
 
