@@ -52,6 +52,7 @@ passes over whole gate blocks.
 """
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -94,6 +95,7 @@ class CellFeatures:
     proj_clip: float | None = None
     centered: bool = False  # layer norm without peepholes: the weights are centred (layer_norm_weights)
     ln_var_rows: np.ndarray | None = None  # (4, 1, H): 1 / (H ln^2) when the weights also carry ln's scales
+    uw_plain: np.ndarray | None = None  # the cell's weights before layer_norm_weights (centered cells)
     sigmoid_scale: float = 1.0  # the factor of i, f, o's pre-activations (cell_features)
 
 
@@ -146,9 +148,12 @@ def cell_features(variant: dict, params: dict[str, np.ndarray], suffix: str, dty
         w_proj = np.ascontiguousarray(np.asarray(params["W_proj" + suffix], dtype=dtype))  # (P, H)
         if variant.get("proj_bias"):
             b_proj = np.ascontiguousarray(np.asarray(params["b_proj" + suffix], dtype=dtype)[:, None])  # (P, 1)
-    return CellFeatures(peep, variant.get("coupling"), clip.get("convention"), float(clip.get("threshold", 0.0)),
-                        acts, ln, bias, w_proj, b_proj, variant.get("proj_clip"),
-                        centered, ln_var_rows(ln, dtype) if centered else None, sc)
+    return CellFeatures(
+        peephole=peep, coupling=variant.get("coupling"), clip=clip.get("convention"),
+        threshold=float(clip.get("threshold", 0.0)), acts=acts, layer_norm=ln, bias=bias, w_proj=w_proj,
+        b_proj=b_proj, proj_clip=variant.get("proj_clip"), centered=centered,
+        ln_var_rows=ln_var_rows(ln, dtype, variant.get("coupling") == "cifg") if centered else None,
+        sigmoid_scale=sc)
 
 
 def layer_norm(z: np.ndarray, scale: np.ndarray, bias: np.ndarray) -> np.ndarray:
@@ -182,55 +187,72 @@ def layer_norm(z: np.ndarray, scale: np.ndarray, bias: np.ndarray) -> np.ndarray
 LN_FOLD_RANGE = (2.0 ** -16, 2.0 ** 16)
 
 
-def ln_var_rows(feats_ln: tuple[np.ndarray, ...], dtype: np.dtype) -> np.ndarray | None:
-    """(4, 1, H) rows ``1 / (H ln^2)`` for the gates' layer-norm scales ln (i, f, o, g), or None when a scale
-    lies outside LN_FOLD_RANGE (zero included): then the weights do not carry the scales."""
+def ln_var_rows(feats_ln: tuple[np.ndarray, ...], dtype: np.dtype, cifg: bool = False) -> np.ndarray | None:
+    """(4, 1, H) rows ``1 / (H ln^2)`` for the gates' layer-norm scales ln (i, f, o, g; the sigmoid's factor
+    included), or None when a scale lies outside LN_FOLD_RANGE (zero included): then the weights do not
+    carry the scales.  Under cifg the input gate's rows (zero weights, never read) count as 1."""
     s = np.concatenate([np.asarray(v, dtype=np.float64).reshape(1, 1, -1) for v in feats_ln])  # (4, 1, H)
+    if cifg:
+        s[0] = 1.0
     mag = np.abs(s)
     if not ((mag >= LN_FOLD_RANGE[0]) & (mag <= LN_FOLD_RANGE[1])).all():
         return None
     return (1.0 / (s.shape[2] * s * s)).astype(dtype)
 
 
-def layer_norm_weights(uw: np.ndarray, feats: CellFeatures) -> np.ndarray:
+def layer_norm_weights(uw: np.ndarray, feats: CellFeatures) -> tuple[np.ndarray, CellFeatures]:
     """``uw`` (4H, K) with each gate's H rows minus their mean, then (with ``feats.ln_var_rows``) times
-    their layer-norm scales; computed in float64, rounded once.
+    their layer-norm scales; computed in float64, rounded once.  Returns the weights and the features
+    that go with them.
 
     The step GEMM with these weights yields ``z - mean(z)`` of each gate over its H units (layer norm's
     centring, exact in real arithmetic), or ``ln * (z - mean(z))``, at no cost per step; the variance is
     then ``(1 / (H ln^2)) @ (ln * d)^2``, still one GEMM.  A cell with peepholes adds ``p * c`` after the
     GEMM and is centred per step instead.  The rounding of these weights is of the order of the rounding
-    of z itself.
+    of z itself.  Weights whose centred (scaled) values come within a factor 4 of the dtype's largest
+    number are left as they are (the features then say ``centered=False``); the plain weights are kept
+    (``uw_plain``) for a step whose variance is not finite, which is redone from them.
     """
     h_sz = uw.shape[0] // 4
-    w = uw.astype(np.float64).reshape(4, h_sz, -1)  # (4, H, K)
-    w = w - w.mean(axis=1, keepdims=True)
-    if feats.ln_var_rows is not None:
-        w = w * np.concatenate([np.asarray(v, dtype=np.float64)[None] for v in feats.layer_norm])  # (4, H, 1)
-    return np.ascontiguousarray(w.reshape(uw.shape).astype(uw.dtype))
+    with np.errstate(over="ignore", invalid="ignore"):  # weights near float64's range: not finite, below
+        w = uw.astype(np.float64).reshape(4, h_sz, -1)  # (4, H, K)
+        w = w - w.mean(axis=1, keepdims=True)
+        if feats.ln_var_rows is not None:
+            w = w * np.concatenate([np.asarray(v, dtype=np.float64)[None] for v in feats.layer_norm])  # (4, H, 1)
+    if not np.isfinite(w).all() or np.abs(w).max() > 0.25 * float(np.finfo(uw.dtype).max):
+        return uw, dataclasses.replace(feats, centered=False, ln_var_rows=None)
+    return (np.ascontiguousarray(w.reshape(uw.shape).astype(uw.dtype)),
+            dataclasses.replace(feats, uw_plain=uw))
 
 
 def _layer_norm_(z: np.ndarray, scale: np.ndarray, bias: np.ndarray, d: np.ndarray, sq: np.ndarray,
                  mean: np.ndarray, var: np.ndarray, ones_h: np.ndarray, var_tiled: np.ndarray,
-                 centered: bool = False, overflowed: list[bool] | None = None, scaled: bool = False) -> None:
+                 centered: bool = False, overflowed: list[bool] | None = None, scaled: bool = False) -> bool:
     """In place, G gates at once: z (G, H, B) <- scale * (z - mean) / sqrt(var + 1e-8) + bias per gate.
 
     scale, bias (G, H, 1) or (G, H, B); d, sq (G, H, B), mean, var (G, 1, B) and var_tiled (G, m, B) (m
     divides H) are scratch buffers; ones_h (1, H) holds 1/H.  The formula of :func:`layer_norm`, with the
     means over the H units as GEMMs with a row of 1/H (several times faster than a reduction over the
-    middle axis) and the division as a product with the reciprocal of the standard deviation.
-    ``centered``: z is already centred (the weights were, :func:`center_gate_rows`) and the mean is not
-    taken.  If a mean or a variance is not finite (z so large that a sum or a square overflows), every
-    gate is redone from the untouched z by :func:`layer_norm`, which rescales.  ``overflowed``: a flag
-    the caller's error callback sets on any overflow (np.errstate(over="call")); then the finiteness
-    check (a reduction) runs only when it is set, and resets it.  ``scaled``: z is ``scale * (z - mean)``
-    (layer_norm_weights) and ``ones_h`` the rows ``1 / (H scale^2)`` (G, 1, H), so no product with the
-    scale is left.
+    middle axis) and the division as a product with the reciprocal of the standard deviation.  If a mean
+    or a variance is not finite (z so large that a sum or a square overflows), every gate is redone from
+    the untouched z by :func:`layer_norm`, which rescales.
+
+    ``centered``: z is already centred (the weights were, :func:`layer_norm_weights`) and the mean is not
+    taken; then a variance that is not finite returns False with z untouched, for the caller to redo the
+    step from the plain weights.  ``scaled``: z is ``scale * (z - mean)`` and ``ones_h`` the rows
+    ``1 / (H scale^2)`` (G, 1, H), so no product with the scale is left.  ``overflowed``: a flag the
+    caller's error callback sets on any overflow (np.errstate(over="call")); the finiteness check (a
+    reduction) then runs only when it is set, and resets it.  Returns True when z is normalised.
     """
     if centered:
         d = z
-        np.multiply(d, d, out=sq)
-        np.matmul(ones_h, sq, out=var)  # (G, 1, B) population variances
+        if overflowed is None:  # no error callback: the squares may overflow quietly, the check follows
+            with np.errstate(over="ignore"):
+                np.multiply(d, d, out=sq)
+                np.matmul(ones_h, sq, out=var)  # (G, 1, B) population variances
+        else:
+            np.multiply(d, d, out=sq)
+            np.matmul(ones_h, sq, out=var)
     else:
         with np.errstate(over="ignore", invalid="ignore"):
             np.matmul(ones_h, z, out=mean)  # (G, 1, B) means
@@ -242,10 +264,11 @@ def _layer_norm_(z: np.ndarray, scale: np.ndarray, bias: np.ndarray, d: np.ndarr
     else:
         check = True
     if check and not np.isfinite(var).all():
+        if centered:
+            return False
         for k in range(z.shape[0]):
-            sc_k = scale[k][:, :1]  # (H, 1)
-            z[k] = layer_norm(z[k] / sc_k if scaled else z[k], sc_k, bias[k][:, :1])
-        return
+            z[k] = layer_norm(z[k], scale[k][:, :1], bias[k][:, :1])
+        return True
     np.add(var, z.dtype.type(LN_EPSILON), out=var)
     np.sqrt(var, out=var)
     np.divide(1.0, var, out=var)  # 1 / sqrt(var + eps): var + eps >= 1e-8, no overflow
@@ -258,6 +281,7 @@ def _layer_norm_(z: np.ndarray, scale: np.ndarray, bias: np.ndarray, d: np.ndarr
     if not scaled:
         np.multiply(d, scale, out=d)
     np.add(d, bias, out=z)
+    return True
 
 
 def _affine_half_(t: np.ndarray) -> None:
@@ -332,20 +356,25 @@ def run_sequence_features(
         m = next(m for m in (8, 4, 2, 1) if h_sz % m == 0)
         ln_vt = np.empty((4, m, b), dtype=cd)  # the variances' reciprocal roots, repeated m times
 
-        if feats.centered:  # the weights are centred: all four gates at once
-            # Overflow calls `overflowed` (the loop's error state below) instead of warning: the check for
-            # a non-finite variance runs only in a step where something overflowed (an exp to inf, or a
-            # square), saving a reduction per step.
-            overflowed = [False]
+        if feats.centered:  # the weights are centred (and scaled): all four gates at once
+            # Without a variant's own activations, overflow calls `on_overflow` (the loop's error state
+            # below) instead of warning: the check for a non-finite variance then runs only in a step
+            # where something overflowed (an exp to inf, a square), saving a reduction per step.
+            overflowed = [False] if acts is None else None
 
             def on_overflow(err: str, flag: int) -> None:
                 overflowed[0] = True
 
-            def norm(k0: int, k1: int) -> None:
-                _layer_norm_(g4, ln_s, ln_b, ln_d, ln_sq, ln_m, ln_v, ln_1, ln_vt, centered=True,
-                             overflowed=overflowed, scaled=scaled)
+            def norm(k0: int, k1: int, operand: np.ndarray | None = None) -> None:
+                if not _layer_norm_(g4, ln_s, ln_b, ln_d, ln_sq, ln_m, ln_v, ln_1, ln_vt, centered=True,
+                                    overflowed=overflowed, scaled=scaled):
+                    # the variance is not finite: redo the step's z from the plain weights, rescaled
+                    with np.errstate(over="ignore", invalid="ignore"):
+                        matmul(feats.uw_plain, operand, out=gates)
+                    for k in range(4):
+                        g4[k] = layer_norm(g4[k], ln_s[k][:, :1], ln_b[k][:, :1])
         else:
-            def norm(k0: int, k1: int) -> None:  # layer norm of gates k0 .. k1-1 (in i, f, o, g order)
+            def norm(k0: int, k1: int, operand: np.ndarray | None = None) -> None:  # gates k0 .. k1-1 (i, f, o, g)
                 g = k1 - k0
                 _layer_norm_(g4[k0:k1], ln_s[k0:k1], ln_b[k0:k1], ln_d[:g], ln_sq[:g], ln_m[:g], ln_v[:g], ln_1,
                              ln_vt[:g])
@@ -358,7 +387,7 @@ def run_sequence_features(
     # The sigmoid's exp may overflow to inf, which is right (kernel.py), and so may centred layer norm's
     # squares (then redone by layer_norm, see on_overflow); otherwise a variant's own activations keep
     # NumPy's overflow warnings (activations.py).
-    if feats.centered:
+    if feats.centered and acts is None:
         quiet = np.errstate(under="ignore", over="call", call=on_overflow)
     else:
         quiet = np.errstate(under="ignore", over="ignore" if acts is None else "warn")
@@ -378,7 +407,7 @@ def run_sequence_features(
                     norm(0, 2)
                     norm(3, 4)
                 else:
-                    norm(0, 4)
+                    norm(0, 4, z[s])
             if clip_gates:
                 if t_sig == t_clip and peep is None:
                     clip(gates, -t_clip, t_clip, out=gates)

@@ -85,8 +85,8 @@ class Cell(NamedTuple):
 
     uw: np.ndarray  # (4H, P + In + 1), see the module docstring
     # the sigmoid form, "exp" or "tanh" (activations.gate_form), or "own" (a variant's own activations);
-    # the base kernel takes uw scaled by SIGMOID_SCALE[form], the feature kernel negated for "exp" and
-    # unscaled otherwise (features.py)
+    # the base kernel takes uw's i, f, o rows scaled by SIGMOID_SCALE[form], the feature kernel by
+    # features.weights_scale (the same, but 1 under layer norm or "own")
     form: str
     p: int  # the width of h (P; H without projection)
     features: Any = None  # CellFeatures or None

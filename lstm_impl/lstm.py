@@ -267,7 +267,7 @@ class LSTM:
             feats = cell_features(variant, canonical, suffix, self._compute_dtype, s_sig) if features else None
             uw = pack_params(own, self._compute_dtype, scale)
             if feats is not None and feats.centered:  # layer norm's centring (and scales), in the weights
-                uw = layer_norm_weights(uw, feats)
+                uw, feats = layer_norm_weights(uw, feats)
             self._cells.append(Cell(uw, form, self._h_width, feats))
         self._first_cell = self._cells[0]  # the first cell (the only one of the base LSTM)
 

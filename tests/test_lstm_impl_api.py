@@ -913,6 +913,57 @@ def test_layer_norm_paths_for_its_scales_match_the_naive_loop(rng, scales, dtype
     np.testing.assert_allclose(c_n, c_ref, rtol=tol, atol=tol)
 
 
+@pytest.mark.parametrize("dtype,k", [(np.float64, 1e300), (np.float32, 1e34)])
+@pytest.mark.parametrize("variant", [{"layer_norm": True}, {"coupling": "cifg", "layer_norm": True}],
+                         ids=lambda v: "+".join(v))
+def test_layer_norm_with_weights_near_the_dtype_range(rng, variant, dtype, k):
+    """Layer norm does not see the scale of z: W and U times k give the same y.  Near the dtype's range
+    the centred, scaled weights of the fast path overflow in the GEMM (the step is redone from the
+    plain weights) or already when they are made (the model keeps the per-step centring)."""
+    I, H = 3, 5
+    params = feature_params(rng, variant, I, H, dtype)
+    big = {n: (v * k).astype(dtype) if n[0] in "WU" else v for n, v in params.items()}
+    X = rng.standard_normal((4, 2, I)).astype(dtype)
+    model = LSTM.from_params(params, variant=variant)
+    assert model._cells[0].features.ln_var_rows is not None  # white box: cifg's absent gate does not block it
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with np.errstate(all="raise"):
+            y_big, (_, c_big) = LSTM.from_params(big, variant=variant).forward_sequence(X, return_state=True)
+    y, (_, c) = model.forward_sequence(X, return_state=True)
+    tol = {np.float64: 1e-7, np.float32: 1e-4}[dtype]  # epsilon's 1e-8 next to a variance of about 1
+    np.testing.assert_allclose(y_big, y, rtol=tol, atol=tol)
+    np.testing.assert_allclose(c_big, c, rtol=tol, atol=tol)
+    # weights whose centred values leave the range: the model keeps the plain weights
+    edge = dict(params)
+    edge["W_f"] = np.zeros((H, I), dtype=dtype)
+    edge["W_f"][:, 0] = 0.9 * float(np.finfo(dtype).max) * np.array([1, 1, 1, 1, -1])
+    edged = LSTM.from_params(edge, variant=variant)
+    assert not edged._cells[0].features.centered
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with np.errstate(all="raise"):
+            y_edge = edged.forward_sequence(np.full((2, 1, I), 0.5, dtype=dtype))
+    assert np.isfinite(y_edge).all()
+
+
+def test_own_activations_with_centred_layer_norm_keep_numpy_overflow_warnings():
+    """A variant's own activation whose result overflows warns as documented (activations.py), on the
+    centred layer-norm path as on the per-step one."""
+    acts = {"gate": act("Sigmoid"), "cell_input": act("Tanh"), "cell_output": act("Affine", 1e308, 0.0)}
+    X = np.full((5, 1, 2), 3.0)
+    for variant in ({"layer_norm": True, "activations": acts},
+                    {"layer_norm": True, "peephole": True, "activations": acts}):
+        params = feature_params(np.random.default_rng(1), variant, 2, 4)
+        for gate in "ifg":  # i, f and g near 1 (the biases come after the normalisation): c grows past 1.8,
+            params[f"b_{gate}"] = np.full(4, 8.0)  # so 1e308 * c overflows
+
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            LSTM.from_params(params, variant=variant).forward_sequence(X)
+        assert any("overflow" in str(w.message) for w in caught), (variant, [str(w.message) for w in caught])
+
+
 def test_projection_structure_shapes_and_agreement(rng):
     """Stacked, bidirectional, batch-first, lengths: h P wide, c H wide; the reverse run of a bidirectional model
     is a reverse-only model on its own parameters."""
