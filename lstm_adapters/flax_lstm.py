@@ -233,14 +233,8 @@ class FlaxGpuLSTMCellAdapter(DeviceRequired, FlaxLSTMCellAdapter):
         where = "no GPU" if self.no_device else f"{self.device} {getattr(self.device, 'device_kind', '')}".rstrip()
         self.name = f"{self.name} on GPU ({where})"
 
-    def run(self, x, h0, c0, params):
-        with self.jax.default_device(self.device):
-            return super().run(x, h0, c0, params)
-
-    def run_variant(self, inputs: Mapping[str, np.ndarray], params: Mapping[str, np.ndarray],
-                    variant: dict) -> dict[str, np.ndarray]:
-        with self.jax.default_device(self.device):
-            return super().run_variant(inputs, params, variant)
+    def _on_device(self):
+        return self.jax.default_device(self.device)
 
 
 class FlaxGpuOptimizedLSTMCellAdapter(FlaxGpuLSTMCellAdapter):

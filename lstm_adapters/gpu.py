@@ -7,8 +7,8 @@ given here: the run is NOT RUN, never an error and never a pass.
 """
 from __future__ import annotations
 
-from contextlib import contextmanager
-from typing import Any, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any, Iterator, Mapping
 
 from .base import _first_line
 
@@ -35,19 +35,11 @@ def cuda_description(torch: Any) -> str:
     return f"cuda:{device} {torch.cuda.get_device_name(device)}, {', '.join(parts)}"
 
 
-TF32_FLAGS = (("cuda", "matmul"), ("cudnn",))  # torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
-
-
 @contextmanager
 def tf32(torch: Any, allowed: bool) -> Iterator[None]:
     """torch.backends.cuda.matmul.allow_tf32 and torch.backends.cudnn.allow_tf32 both set to `allowed`
     for the duration, then restored to what they were (also when the call raises)."""
-    owners = []
-    for path in TF32_FLAGS:
-        owner = torch.backends
-        for part in path:
-            owner = getattr(owner, part)
-        owners.append(owner)
+    owners = [torch.backends.cuda.matmul, torch.backends.cudnn]
     saved = [owner.allow_tf32 for owner in owners]
     try:
         for owner in owners:
@@ -72,14 +64,21 @@ def jax_gpu(jax: Any) -> tuple[Any | None, str | None]:
 
 class DeviceRequired:
     """Mixin for an adapter that runs on a device: `no_device` (set by its `_import`) is the reason every case
-    is skipped without one; a missing framework is said first, and the dtype probe runs on the device."""
+    is skipped without one (a missing framework is said first, by the base class), and every call, the dtype
+    probe's included, runs inside the adapter's `_on_device()` context."""
 
-    missing: str | None
     no_device: str | None = None
 
+    def _on_device(self) -> AbstractContextManager:
+        raise NotImplementedError
+
     def skip_reason(self, variant: dict, dtype: str) -> str | None:
-        if self.missing:
-            return self.missing
-        if self.no_device:
-            return self.no_device
-        return super().skip_reason(variant, dtype)  # type: ignore[misc]
+        return self.no_device or super().skip_reason(variant, dtype)  # type: ignore[misc]
+
+    def run(self, x, h0, c0, params):
+        with self._on_device():
+            return super().run(x, h0, c0, params)  # type: ignore[misc]
+
+    def run_variant(self, inputs: Mapping[str, Any], params: Mapping[str, Any], variant: dict) -> dict[str, Any]:
+        with self._on_device():
+            return super().run_variant(inputs, params, variant)  # type: ignore[misc]

@@ -167,17 +167,16 @@ def activation_lists(spec: Any, variant: Mapping[str, Any]) -> dict[str, list]:
     Runtime reads them: an alpha only for each function that takes one, a beta likewise, in function order
     across both directions (rnn_helpers.cc; measured, see onnxruntime_lstm.py). A value given once stands
     for every direction."""
-    from lstm_conformance.spec.cell import activation_by_onnx_name
+    from lstm_conformance.spec.cell import onnx_activation
+    from lstm_conformance.spec.variants import structure
 
-    runs = spec.data["features"]["direction"]["values"][direction_of(spec, variant)]["runs"]
     value = variant["activations"]
-    per_run = value if isinstance(value, list) else [value] * len(runs)
-    by_onnx = activation_by_onnx_name(spec)
+    per_run = value if isinstance(value, list) else [value] * structure(spec, variant).D
     names, alphas, betas = [], [], []
     for run in per_run:
         for role in ONNX_FUNCTION_ORDER:
             fn = run[role]
-            takes = spec.data["activations"][by_onnx[fn["name"]]].get("takes", [])
+            _, takes = onnx_activation(spec, fn["name"])
             names.append(fn["name"])
             alphas += [float(fn["alpha"])] if "alpha" in takes else []
             betas += [float(fn["beta"])] if "beta" in takes else []

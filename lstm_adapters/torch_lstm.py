@@ -251,18 +251,10 @@ class TorchCudaLSTMAdapter(DeviceRequired, TorchLSTMAdapter):
         where = f"no CUDA device, {tf32}" if self.no_device else f"{cuda_description(torch)}, {tf32}"
         self.name = f"torch.nn.LSTM on CUDA (torch {torch.__version__}; {where})"
 
-    def run(self, x, h0, c0, params):
+    def _on_device(self):
         from .gpu import tf32
 
-        with tf32(self.torch, self.allow_tf32):
-            return super().run(x, h0, c0, params)
-
-    def run_variant(self, inputs: Mapping[str, np.ndarray], params: Mapping[str, np.ndarray],
-                    variant: dict) -> dict[str, np.ndarray]:
-        from .gpu import tf32
-
-        with tf32(self.torch, self.allow_tf32):
-            return super().run_variant(inputs, params, variant)
+        return tf32(self.torch, self.allow_tf32)
 
 
 class TorchCudaTF32LSTMAdapter(TorchCudaLSTMAdapter):

@@ -349,10 +349,9 @@ def run_sequence_features(
         ln_b = np.ascontiguousarray(np.broadcast_to(feats.bias.reshape(4, h_sz, 1), (4, h_sz, b)))
         ln_d, ln_sq = np.empty((4, h_sz, b), dtype=cd), np.empty((4, h_sz, b), dtype=cd)
         ln_m, ln_v = np.empty((4, 1, b), dtype=cd), np.empty((4, 1, b), dtype=cd)
-        ln_1 = np.full((1, h_sz), 1.0 / h_sz, dtype=cd)  # (1, H): means as GEMMs
         scaled = feats.ln_var_rows is not None  # the weights carry the scales too (layer_norm_weights)
-        if scaled:
-            ln_1 = feats.ln_var_rows  # (4, 1, H): 1 / (H ln^2)
+        # the rows the means are GEMMs with: (4, 1, H) 1 / (H ln^2) when scaled, else (1, H) 1 / H
+        ln_1 = feats.ln_var_rows if scaled else np.full((1, h_sz), 1.0 / h_sz, dtype=cd)
         m = next(m for m in (8, 4, 2, 1) if h_sz % m == 0)
         ln_vt = np.empty((4, m, b), dtype=cd)  # the variances' reciprocal roots, repeated m times
 
@@ -382,8 +381,6 @@ def run_sequence_features(
         w_proj, b_proj = feats.w_proj, feats.b_proj
         p_clip = None if feats.proj_clip is None else cd.type(feats.proj_clip)
     matmul, add, multiply, clip, tanh = np.matmul, np.add, np.multiply, np.clip, np.tanh
-    steps = StepInputs(x3, h0, cd)
-    z, k_steps = steps.z, steps.k
     # The sigmoid's exp may overflow to inf, which is right (kernel.py), and so may centred layer norm's
     # squares (then redone by layer_norm, see on_overflow); otherwise a variant's own activations keep
     # NumPy's overflow warnings (activations.py).
@@ -392,13 +389,8 @@ def run_sequence_features(
     else:
         quiet = np.errstate(under="ignore", over="ignore" if acts is None else "warn")
     with quiet:
-        for t in range(t_len):
-            s = t % k_steps
-            if s == 0:
-                if t:
-                    steps.flush(y, t - k_steps, k_steps)
-                steps.load(t)
-            matmul(uw, z[s], out=gates)  # z (+ b without layer norm), i, f, o scaled
+        for operand, h_t in StepInputs(x3, h0, cd).steps(y):  # (P + I + 1, B), (P, B): the next operand
+            matmul(uw, operand, out=gates)  # z (+ b without layer norm), i, f, o scaled
             if peep is not None:  # i, f read the previous cell
                 multiply(p_if, c, out=tmp2)
                 add(g4[:2], tmp2, out=g4[:2])
@@ -407,7 +399,7 @@ def run_sequence_features(
                     norm(0, 2)
                     norm(3, 4)
                 else:
-                    norm(0, 4, z[s])
+                    norm(0, 4, operand)
             if clip_gates:
                 if t_sig == t_clip and peep is None:
                     clip(gates, -t_clip, t_clip, out=gates)
@@ -459,7 +451,6 @@ def run_sequence_features(
                 act_h = tmp
             else:
                 act_h = acts[2](arg)
-            h_t = z[s + 1, :p_sz]  # (P, B): the next step's operand (StepInputs.h_slot)
             if feats.w_proj is None:
                 multiply(o_g, act_h, out=h_t)  # h = o * cell_output(a_h)
             else:
@@ -469,6 +460,4 @@ def run_sequence_features(
                     add(h_t, b_proj, out=h_t)
                 if p_clip is not None:
                     clip(h_t, -p_clip, p_clip, out=h_t)
-        n_last = (t_len - 1) % k_steps + 1
-        steps.flush(y, t_len - n_last, n_last)
     return y, y[t_len - 1].copy(), np.ascontiguousarray(c.T)

@@ -26,6 +26,8 @@ views and gathers of their inputs.  ``x3`` may have any strides.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 
 from .layout import Cell
@@ -41,13 +43,12 @@ def chunk_steps(b: int) -> int:
 
 
 class StepInputs:
-    """The step GEMMs' right operands ``[h_{t-1}; x_t; 1]`` (P + I + 1, B) for K steps at a time.
+    """The step GEMMs' right operands ``[h_{t-1}; x_t; 1]`` (P + I + 1, B), K steps at a time.
 
-    One reused buffer ``z`` (K + 1, P + I + 1, B).  ``load(t0)`` copies the inputs of steps t0 ..
-    t0 + n - 1 (n = min(K, T - t0)), transposed, into slots 0 .. n - 1 (the ones row is set once).  Step
-    t0 + s multiplies by ``z[s]`` and writes its h into ``h_slot(s)``, the first P rows of slot s + 1:
-    the next step's operand.  ``flush(y, t0, n)`` copies those n h's into ``y[t0:t0 + n]`` and carries
-    the last one to slot 0 for the next chunk.
+    One reused buffer ``z`` (K + 1, P + I + 1, B).  :meth:`steps` yields, step by step, the operand
+    ``z[s]`` and the slot where the step writes its h: the first P rows of ``z[s + 1]``, the next step's
+    operand.  Per chunk of K steps it copies the inputs in (transposed; the ones row is set once) and,
+    after the chunk, the h's out to ``y`` (T, B, P), carrying the last one to slot 0.
     """
 
     def __init__(self, x3: np.ndarray, h0: np.ndarray, dtype: np.dtype) -> None:
@@ -59,20 +60,16 @@ class StepInputs:
         self.z[:, p + i_sz] = 1.0
         self.z[0, :p] = h0.T
 
-    def load(self, t0: int) -> int:
-        """Inputs of the chunk starting at step t0; returns its number of steps n."""
-        n = min(self.k, self.x3.shape[0] - t0)
-        self.z[:n, self.p:self.p + self.i_sz] = self.x3[t0:t0 + n].transpose(0, 2, 1)  # (n, B, I) -> (n, I, B)
-        return n
-
-    def h_slot(self, s: int) -> np.ndarray:
-        """Where step s of the chunk writes h_t: (P, B), contiguous."""
-        return self.z[s + 1, :self.p]
-
-    def flush(self, y: np.ndarray, t0: int, n: int) -> None:
-        """Copy the chunk's n h's into y[t0:t0 + n] (n, B, P) and carry the last to slot 0."""
-        y[t0:t0 + n] = self.z[1:n + 1, :self.p].transpose(0, 2, 1)  # (n, P, B) -> (n, B, P)
-        self.z[0, :self.p] = self.z[n, :self.p]
+    def steps(self, y: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """``(operand (P + I + 1, B), h slot (P, B))`` for every step; y (T, B, P) is filled chunk by chunk."""
+        z, p, i_sz, x3 = self.z, self.p, self.i_sz, self.x3
+        for t0 in range(0, x3.shape[0], self.k):
+            n = min(self.k, x3.shape[0] - t0)
+            z[:n, p:p + i_sz] = x3[t0:t0 + n].transpose(0, 2, 1)  # (n, B, I) -> (n, I, B)
+            for s in range(n):
+                yield z[s], z[s + 1, :p]
+            y[t0:t0 + n] = z[1:n + 1, :p].transpose(0, 2, 1)  # (n, P, B) -> (n, B, P)
+            z[0, :p] = z[n, :p]
 
 
 def run_sequence(
@@ -97,19 +94,11 @@ def run_sequence(
     gates, sig, c = buf[:h4], buf[:3 * h_sz], buf[h4:]  # (4H, B), (3H, B), (H, B)
     c[...] = c0.T
     i_f, o, g, g_c = buf[:2 * h_sz], buf[2 * h_sz:3 * h_sz], buf[3 * h_sz:h4], buf[3 * h_sz:]
-    steps = StepInputs(x3, h0, cd)
-    z, k_steps = steps.z, steps.k
     exp_form = form == "exp"
     matmul, add, multiply, divide, exp, tanh = np.matmul, np.add, np.multiply, np.divide, np.exp, np.tanh
     with np.errstate(over="ignore", under="ignore"):  # exp(-z) = inf and 0 are right here (docstring)
-        for t in range(t_len):
-            s = t % k_steps
-            if s == 0:
-                if t:
-                    steps.flush(y, t - k_steps, k_steps)
-                steps.load(t)
-            matmul(uw, z[s], out=gates)  # (4H, H + I + 1) @ (H + I + 1, B): i, f, o pre-scaled, z_g
-            h_t = z[s + 1, :h_sz]  # (H, B): the next step's operand
+        for operand, h_t in StepInputs(x3, h0, cd).steps(y):  # (H + I + 1, B), (H, B): the next operand
+            matmul(uw, operand, out=gates)  # (4H, H + I + 1) @ (H + I + 1, B): i, f, o pre-scaled, z_g
             if exp_form:  # i, f, o hold -z
                 exp(sig, out=sig)
                 add(sig, 1.0, out=sig)  # d = 1 + exp(-z): sigmoid(z) = 1 / d
@@ -126,8 +115,6 @@ def run_sequence(
                 add(c, g, out=c)  # c_t
                 tanh(c, out=g)  # tanh(c_t), in g's block
                 multiply(g, o, out=h_t)  # h_t = o * tanh(c_t)
-        n_last = (t_len - 1) % k_steps + 1
-        steps.flush(y, t_len - n_last, n_last)
     return y, y[t_len - 1].copy(), c.T.copy()
 
 

@@ -183,14 +183,28 @@ def test_feature_runners_run_every_case_at_a_tiny_size():
 
 
 def test_features_cli_prints_the_table(capsys):
-    code = benchmark.extra_main(["--features", "--feature-size", "3,2,4,6", "--dtype", "float64",
-                                 "--repeats", "1"])
+    code = bench_cli.main(["--features", "--feature-size", "3,2,4,6", "--dtype", "float64", "--repeats", "1"])
     out = capsys.readouterr().out
     assert code == 0
     names = [line.split("|")[1].strip() for line in out.splitlines() if line.startswith("| ")][1:]
     assert names == [c[0] for c in benchmark.FEATURE_CASES]
     assert all(("PASS" in line or "MISS" in line) for line in out.splitlines() if line.startswith("| ")
                and "float64" in line)
+
+
+def test_memory_cli_prints_the_table_and_refuses_float16(capsys):
+    code = bench_cli.main(["--memory", "--memory-size", "4,8,16", "--t-short", "100", "--t-long", "1000",
+                           "--dtype", "float64"])
+    out = capsys.readouterr().out
+    assert code == 0
+    rows = [line for line in out.splitlines() if line.startswith("| 4, 8, 16")]
+    assert len(rows) == 4 and sum("PASS" in r for r in rows) == 2, out  # base and features, short and long
+    with pytest.raises(SystemExit):
+        bench_cli.main(["--memory", "--dtype", "float16"])
+    assert "--dtype float16 is for the comparison only" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        bench_cli.main(["--memory", "--memory-size", "2,3"])
+    assert "size '2,3', but should be B,I,H (3 positive ints)" in capsys.readouterr().err
 
 
 def test_memory_pairs_logic():
@@ -204,7 +218,8 @@ def test_memory_pairs_logic():
     assert "MISS" in table and "1.17" in table
 
 
-@pytest.mark.parametrize("variant", [None, {"layer_norm": True, "peephole": True, "proj_size": 5}])
+@pytest.mark.parametrize("variant", [None, {"layer_norm": True, "peephole": True, "proj_size": 5},
+                                     {"direction": "reverse"}], ids=["base", "features", "reverse"])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_working_memory_does_not_grow_with_t(variant, dtype):
     """A memory test (tracemalloc), not a timed one: the peak besides the outputs is O(B*(H+I)), not O(T)."""

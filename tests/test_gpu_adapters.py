@@ -3,11 +3,9 @@
 Every case is skipped with the no-GPU reason (a NOT RUN run, never an error, never a pass). The device
 path itself (module and tensors moved to self.device, outputs brought back, TF32 switched around each
 call) is exercised on the CPU by pointing the torch-cuda adapter at device "cpu". On a machine with a GPU
-the skip tests skip themselves; /tmp/gpu_check.sh (README text) runs the real tables there.
+the skip tests skip themselves; tools/gpu_check.sh (README text) runs the real tables there.
 """
 from __future__ import annotations
-
-import importlib.util
 
 import pytest
 
@@ -20,8 +18,6 @@ DEVICE_PATTERNS = ["base-T3-*", "bidir-T5-*", "len-T6-*", "stack2-bidir-len-*", 
 
 
 def _framework(name: str):
-    if importlib.util.find_spec(name) is None:
-        pytest.skip(f"{name} is not installed")
     return pytest.importorskip(name)
 
 
@@ -35,7 +31,7 @@ def _no_gpu_reason(framework: str) -> str:
         _framework("flax")
         reason = jax_gpu(pytest.importorskip("jax"))[1]
     if reason is None:
-        pytest.skip(f"{framework} sees a GPU here: run /tmp/gpu_check.sh for the real tables")
+        pytest.skip(f"{framework} sees a GPU here: run tools/gpu_check.sh for the real tables")
     return reason
 
 
@@ -144,7 +140,7 @@ def test_the_device_path_passes_and_switches_tf32_for_each_call_only(spec, monke
 
 
 def test_the_device_path_moves_the_module_and_the_inputs(spec, monkeypatch):
-    """x, h0 and c0 each go through Tensor.to(self.device), and the parameters through nn.Module.to."""
+    """x, h0 and c0 each go through Tensor.to(self.device), and the outputs come back as NumPy arrays."""
     torch = _framework("torch")
     adapter = _on_the_cpu("torch-cuda")
     moved = []
@@ -174,17 +170,3 @@ def test_the_cpu_torch_adapter_has_no_device():
     assert adapter.device is None
     module = object()
     assert adapter._place(module) is module
-
-
-def test_the_gpu_adapters_keep_the_missing_framework_reason(monkeypatch):
-    """A missing framework is still said as such (install advice), not as a missing GPU."""
-    import sys
-
-    for impl, framework in GPU_IMPLS.items():
-        for name in list(sys.modules):
-            if name == framework or name.startswith(framework + "."):
-                monkeypatch.delitem(sys.modules, name)
-        monkeypatch.setitem(sys.modules, framework, None)
-        adapter = load_adapter(impl)
-        reason = adapter.skip_reason({}, "float32")
-        assert f"{framework} is not installed" in reason and "pip install" in reason, reason

@@ -1,5 +1,5 @@
-"""The step operands are filled in chunks of steps (kernel.StepInputs): results do not depend on the chunking,
-and the working memory does not grow with T (tracemalloc; a memory test, not a timed one)."""
+"""The step operands are filled in chunks of steps (kernel.StepInputs): results do not depend on the chunking.
+(That the working memory does not grow with T is tests/test_benchmark.py's memory test.)"""
 from __future__ import annotations
 
 
@@ -43,12 +43,3 @@ def test_results_do_not_depend_on_the_chunking(monkeypatch, variant, dtype):
         for got, ref in ((y, want[0][0]), (h_n, want[0][1][0]), (c_n, want[0][1][1]), (y_len, want[1])):
             assert got.dtype == dtype
             np.testing.assert_allclose(got, ref, rtol=tol, atol=tol)
-
-
-@pytest.mark.parametrize("variant", [None, {"peephole": True, "layer_norm": True}, {"direction": "reverse"}],
-                         ids=["base", "features", "reverse"])
-def test_working_memory_does_not_grow_with_t(variant):
-    from lstm_conformance.benchmark import working_memory
-
-    short, long = (working_memory((t, 4, 8, 16), "float64", variant).extra for t in (100, 1000))
-    assert long <= 1.1 * short, (short, long)

@@ -85,6 +85,9 @@ BROKEN = [
      ["step.equations.g", "has activation 'tanh' in gates, but its equation applies sigmoid"], None),
     ("activation-foreign-name", "definition: 1 / (1 + exp(-z))", "definition: 1 / (1 + exp(-x))",
      ["activations.sigmoid.definition", "only its argument z"], None),
+    ("disables-unknown-invariant", "disables: [hidden_range, output_range, final_hidden_range]",
+     "disables: [hidden_range, output_rang, final_hidden_range]",
+     ["features.proj_size.disables[1]", "'output_rang' is not an invariant of the spec"], None),
     # packings
     ("packing-unknown-parameter", 'weight_ih_l0: {shape: [4 * H, I], block: {stack_gates: "W_{gate}", axis: 0}}',
      'weight_ih_l0: {shape: [4 * H, I], block: {stack_gates: "V_{gate}", axis: 0}}',

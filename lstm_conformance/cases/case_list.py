@@ -300,23 +300,27 @@ def _crosses_breakpoints(spec: Spec, variant: dict, trace: list[dict]) -> bool:
     definition on the arguments the trace shows it (an equation name passed to the bound function)."""
     import ast
 
-    from ..spec.cell import activation_by_onnx_name, bound_functions, cell_features, chosen, expand_edits
+    from ..reference.vectors import ListOps
+    from ..spec.cell import bound_functions, cell_features, chosen, expand_edits, onnx_activation
     from ..spec.expressions import evaluate, parse_expression
 
-    by_onnx = activation_by_onnx_name(spec)
+    # the equation names each bound function is called on, in the variant's edits
+    calls_of = [(node.func.id, node.args[0].id)
+                for name, feature in cell_features(spec).items() if name in variant
+                for edits in chosen(feature, variant[name])["edits"]
+                for text in expand_edits(spec, edits).values()
+                for node in ast.walk(parse_expression(text.replace("{previous}", "(0)")).tree)
+                if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.args
+                and isinstance(node.args[0], ast.Name)]
     runs = sorted({step.get("run", 0) for step in trace})
     found_piecewise = False
+    ops = ListOps(float, 0.0)
     for run in runs:
         steps = [step for step in trace if step.get("run", 0) == run]
         for alias, value in bound_functions(spec, variant, run).items():
-            args = [node.args[0].id
-                    for name, feature in cell_features(spec).items() if name in variant
-                    for edits in chosen(feature, variant[name])["edits"]
-                    for text in expand_edits(spec, edits).values()
-                    for node in ast.walk(parse_expression(text.replace("{previous}", "(0)")).tree)
-                    if isinstance(node, ast.Call) and node.func.id == alias and isinstance(node.args[0], ast.Name)]
-            name = by_onnx[value["name"]]
-            numbers = {k: float(value[k]) for k in spec.data["activations"][name].get("takes", [])}
+            args = [arg for fn, arg in calls_of if fn == alias]
+            name, takes = onnx_activation(spec, value["name"])
+            numbers = {k: float(value[k]) for k in takes}
             definition = spec.activations[name]
             taken: set[tuple[int, bool]] = set()
             calls: list[int] = []
@@ -334,7 +338,6 @@ def _crosses_breakpoints(spec: Spec, variant: dict, trace: list[dict]) -> bool:
                 return fn
             fns = {"where": branch("where"), "min": branch("min"), "max": branch("max"), "exp": math.exp,
                    "abs": abs, "log": math.log, "sqrt": math.sqrt}
-            ops = _FloatOps()
             for step in steps:
                 for arg in args:
                     for z in step.get(arg, []):
@@ -349,21 +352,6 @@ def _crosses_breakpoints(spec: Spec, variant: dict, trace: list[dict]) -> bool:
             if any((k, True) not in taken or (k, False) not in taken for k in sites):
                 return False
     return found_piecewise
-
-
-class _FloatOps:
-    """Plain float arithmetic for evaluating an activation's definition on one number."""
-
-    def const(self, v): return float(v)
-    def add(self, a, b): return a + b
-    def sub(self, a, b): return a - b
-    def mul(self, a, b): return a * b
-    def div(self, a, b): return a / b
-    def neg(self, a): return -a
-    def le(self, a, b): return a <= b
-    def lt(self, a, b): return a < b
-    def ge(self, a, b): return a >= b
-    def gt(self, a, b): return a > b
 
 
 def length_flags(spec: Spec, inputs: dict, dims: dict[str, int]) -> dict[str, bool]:

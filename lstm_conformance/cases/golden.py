@@ -8,7 +8,9 @@ Files in golden/:
 """
 from __future__ import annotations
 
+import contextlib
 import fnmatch
+import functools
 import hashlib
 import json
 import math
@@ -157,9 +159,17 @@ def atomic_write(path: Path, data: bytes) -> None:
 
 def _build_one(args: tuple[str, str, str]) -> tuple[str, bytes]:
     spec_path, list_path, case_id = args
+    spec, cases = _loaded(spec_path, Path(spec_path).read_bytes(), list_path, Path(list_path).read_bytes())
+    return case_id, dumps_case(build_case(cases[case_id], spec))
+
+
+@functools.lru_cache(maxsize=2)
+def _loaded(spec_path: str, spec_bytes: bytes, list_path: str, list_bytes: bytes
+            ) -> tuple[Spec, dict[str, case_list.CaseDef]]:
+    """The spec and its cases, loaded (and validated) once per worker process for as long as the files'
+    contents stay the same (they are part of the key)."""
     spec = load_spec(spec_path)
-    case = next(c for c in case_list.load_case_list(list_path, spec) if c.id == case_id)
-    return case_id, dumps_case(build_case(case, spec))
+    return spec, {c.id: c for c in case_list.load_case_list(list_path, spec)}
 
 
 def build_all(spec: Spec, defs: Sequence[case_list.CaseDef], list_path: Path, jobs: int | None = None,
@@ -172,17 +182,12 @@ def build_all(spec: Spec, defs: Sequence[case_list.CaseDef], list_path: Path, jo
     # biggest first, so the pool stays busy
     work.sort(key=lambda w: -_cost(next(c for c in defs if c.id == w[2])))
     out: dict[str, bytes] = {}
-    with Progress(len(work), label) as bar:
-        if jobs == 1:
-            results = map(_build_one, work)
-            for cid, data in results:
-                out[cid] = data
-                bar.update(note=cid)
-            return out
-        with ProcessPoolExecutor(max_workers=jobs, initializer=die_with_parent, initargs=(os.getpid(),)) as pool:
-            for cid, data in pool.map(_build_one, work):
-                out[cid] = data
-                bar.update(note=cid)
+    pool = (contextlib.nullcontext() if jobs == 1 else
+            ProcessPoolExecutor(max_workers=jobs, initializer=die_with_parent, initargs=(os.getpid(),)))
+    with Progress(len(work), label) as bar, pool:
+        for cid, data in (map if jobs == 1 else pool.map)(_build_one, work):
+            out[cid] = data
+            bar.update(note=cid)
     return out
 
 

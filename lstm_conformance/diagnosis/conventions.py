@@ -601,9 +601,8 @@ def swapped_activation_numbers(spec: Spec, variant: Mapping[str, Any]) -> dict:
     """`variant` with alpha and beta exchanged in every activation it picks (a number the function does not
     take becomes 0), checked against the spec; a variant whose functions then compute what they did (every
     swapped number untaken or equal) is returned as it is."""
-    from ..spec.cell import activation_by_onnx_name
+    from ..spec.cell import onnx_activation
 
-    by_onnx = activation_by_onnx_name(spec)
     out = dict(variant)
     for feature, value in variant.items():
         fields = spec.data["features"][feature].get("fields", {})
@@ -615,7 +614,7 @@ def swapped_activation_numbers(spec: Spec, variant: Mapping[str, Any]) -> dict:
             new = dict(obj)
             for role in roles:
                 fn = obj[role]
-                takes = spec.data["activations"][by_onnx[fn["name"]]].get("takes", [])
+                _, takes = onnx_activation(spec, fn["name"])
                 new[role] = {"name": fn["name"], "alpha": fn["beta"] if "alpha" in takes else 0,
                              "beta": fn["alpha"] if "beta" in takes else 0}
             return new

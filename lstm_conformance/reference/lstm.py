@@ -8,7 +8,7 @@ from typing import Any, Callable, Mapping
 
 from ..spec.expressions import Expression, evaluate, parse_expression
 from ..spec.loader import Spec, eval_dim
-from ..spec.cell import activation_by_onnx_name, bound_functions, bound_numbers, equations_for, evaluation_order
+from ..spec.cell import bound_functions, bound_numbers, equations_for, evaluation_order, onnx_activation
 from ..spec.variants import (Structure, VariantError, array_dtype, array_shape, cell_bases, names_of, parameter_name,
                              parameter_names, parameter_shapes, structure)
 from ..reference import scalar_math
@@ -52,7 +52,7 @@ def _backend(spec: Spec, mode: str) -> tuple[ListOps, dict[str, Callable], Calla
         to_number, to_float = float, float
     else:
         raise ReferenceError_(f"mode={mode!r}, but should be one of {MODES}")
-    functions = {name: (lambda fn: (lambda a: apply(fn, a)))(fn) for name, fn in scalar_fns.items()}
+    functions = {name: _vectorized(fn) for name, fn in scalar_fns.items()}
     functions.update({name: (lambda fn: (lambda a, b: elementwise(fn, a, b)))(fn) for name, fn in BINARY.items()})
     functions["where"] = lambda cond, a, b: elementwise(lambda c, pair: pair[0] if c else pair[1], cond,
                                                         elementwise(lambda p, q: (p, q), a, b))
@@ -82,11 +82,10 @@ def _vectorized(fn: Callable) -> Callable:
 def slot_functions(spec: Spec, variant: Mapping[str, Any], run: int, mode: str, ops: ListOps, functions: dict,
                    to_number: Callable[[float], Any]) -> dict[str, Callable]:
     """The functions a variant binds for run `run` (activations: gate_activation -> HardSigmoid(0.2, 0.5))."""
-    by_onnx = activation_by_onnx_name(spec)
     out = {}
     for alias, value in bound_functions(spec, variant, run).items():
-        name = by_onnx[value["name"]]
-        numbers = {k: to_number(value[k]) for k in spec.data["activations"][name].get("takes", [])}
+        name, takes = onnx_activation(spec, value["name"])
+        numbers = {k: to_number(value[k]) for k in takes}
         out[alias] = _vectorized(activation_function(spec, name, mode, ops, functions, numbers))
     return out
 

@@ -129,6 +129,12 @@ def activation_by_onnx_name(spec: Any) -> dict[str, str]:
     return {e["onnx"]: n for n, e in spec.data["activations"].items() if "onnx" in e}
 
 
+def onnx_activation(spec: Any, onnx_name: str) -> tuple[str, list[str]]:
+    """An activation's name in the spec and the numbers it takes (alpha, beta), from its onnx name."""
+    name = activation_by_onnx_name(spec)[onnx_name]
+    return name, list(spec.data["activations"][name].get("takes", []))
+
+
 def cell_parameters(spec: Any, variant: Mapping[str, Any]) -> dict[str, dict]:
     """The parameters of one cell (one layer's one run) under `variant`: the spec's, then each feature's,
     without those a feature removes; name -> its entry (shape, gate, role)."""

@@ -585,6 +585,7 @@ def _check_cell_features(spec: Spec, fail, functions: set) -> None:
     params = set(d["parameters"]) | set(added)
     known = params | set(spec.step_inputs) | set(d["step"]["state"]) | set(d["step"]["equations"]) | \
         all_bound_names(spec)
+    invariant_names = {i["name"] for i in d["invariants"]}
     for fname, feature in features.items():
         base = ("features", fname)
         if feature["type"] == "boolean" and feature["default"] is not False:
@@ -602,12 +603,11 @@ def _check_cell_features(spec: Spec, fail, functions: set) -> None:
             if not ok:
                 raise fail(base + ("binds", alias), f"{bound!r} is not a number or activation field of the feature "
                                                     f"(or `{VALUE}`, for a number feature)")
-        for k, inv in enumerate(chosen(feature, None)["disables"] + [i for v in (feature.get("values") or {}).values()
-                                                                      for i in v.get("disables", [])]):
-            if inv not in {i["name"] for i in d["invariants"]}:
-                raise fail(base + ("disables",), f"{inv!r} is not an invariant of the spec")
         parts = [(base, feature)] + [(base + ("values", v), e) for v, e in (feature.get("values") or {}).items()]
         for where, part in parts:
+            for k, inv in enumerate(part.get("disables", [])):
+                if inv not in invariant_names:
+                    raise fail(where + ("disables", k), f"{inv!r} is not an invariant of the spec")
             for pname, entry in part.get("parameters", {}).items():
                 if "gate" in entry and entry["gate"] not in d["gates"]:
                     raise fail(where + ("parameters", pname, "gate"), f"unknown gate {entry['gate']!r}")

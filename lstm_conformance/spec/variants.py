@@ -142,7 +142,7 @@ ACTIVATION_NUMBERS = ("alpha", "beta")
 def _check_activation(spec: Spec, value: Any, where: str) -> None:
     """{"name": an activation's onnx name, "alpha": number, "beta": number}; a number the function does not take
     must be 0, so that equal activations are equal objects."""
-    from ..spec.cell import activation_by_onnx_name
+    from ..spec.cell import activation_by_onnx_name, onnx_activation
 
     names = activation_by_onnx_name(spec)
     if not isinstance(value, Mapping) or set(value) != {"name", *ACTIVATION_NUMBERS}:
@@ -150,7 +150,7 @@ def _check_activation(spec: Spec, value: Any, where: str) -> None:
                            f"['alpha', 'beta', 'name']")
     if value["name"] not in names:
         raise VariantError(f"{where}.name={value['name']!r}, but should be one of {sorted(names)}")
-    takes = spec.data["activations"][names[value["name"]]].get("takes", [])
+    _, takes = onnx_activation(spec, value["name"])
     for number in ACTIVATION_NUMBERS:
         _check_number(value[number], {}, f"{where}.{number}")
         if number not in takes and value[number] != 0:
@@ -307,8 +307,3 @@ def value_words(value: Any) -> str:
         rest = ", ".join(f"{k}={v}" for k, v in value.items() if k != "convention")
         return f"{value.get('convention')}({rest})" if rest else str(value.get("convention"))
     return str(value)
-
-
-def describe(variant: Mapping[str, Any]) -> str:
-    """A variant in words for messages and tables: "base" or "direction=reverse, num_layers=2"."""
-    return ", ".join(f"{k}={value_words(v)}" for k, v in sorted(variant.items())) or "base"
